@@ -1,0 +1,64 @@
+"""eval_scores and eval_predictions: teacher, seeds-only student and synthetic-data student on held-out data."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, multi_asset
+
+from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.evaluation.metrics import classification_metrics
+from synth_assets.evaluation.teacher import teacher_predictions
+from synth_assets.hashing import frame_hash
+from synth_assets.inference.cache import TeacherCache
+from synth_assets.storage.outputs import preview_markdown, table_output
+from synth_assets.training import get_classifier
+
+CODE_VERSION = "1"
+SCORE_SCHEMA = {"model": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64, "split": pl.String,
+                "checkpoint_id": pl.String, "eval_set_version": pl.String}
+PRED_SCHEMA = {"model": pl.String, "eval_id": pl.String, "target": pl.String, "prediction": pl.String, "correct": pl.Boolean}
+
+
+def build_evaluation(b: Build):
+    spec = b.spec
+
+    @multi_asset(
+        outs={
+            "eval_scores": AssetOut(key=b.key("eval_scores"), kinds=TABLE_KINDS, description="model × metric on the held-out split."),
+            "eval_predictions": AssetOut(key=b.key("eval_predictions"), kinds=TABLE_KINDS, description="One row per (model, eval item): prediction and whether it was right."),
+        },
+        ins={"student_checkpoint": AssetIn(key=b.key("student_checkpoint")), "eval_set": AssetIn(key=b.key("eval_set"))},
+        required_resource_keys={b.teacher_key},
+        group_name=b.group,
+        code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher')}",
+    )
+    def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame):
+        truth = eval_set["target"].to_list()
+        texts = eval_set["input"].to_list()
+        eval_version = frame_hash(eval_set)
+        predictions: dict[str, tuple[list[str | None], str | None]] = {}
+
+        teacher = getattr(context.resources, b.teacher_key)
+        backend = teacher.get_backend()
+        teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+        context.log.info(f"teacher on eval: {stats.calls} calls, {stats.cache_hits} cached")
+        predictions["teacher"] = (teacher_preds["raw"], None)
+        predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
+        for row in student_checkpoint.iter_rows(named=True):
+            preds = get_classifier(row["kind"]).predict(row["path"], texts)
+            predictions[f"student_{row['variant']}"] = ([p.label for p in preds], row["checkpoint_id"])
+
+        scores, pred_rows = [], []
+        for model, (pred, ckpt) in predictions.items():
+            for metric, value in classification_metrics(truth, pred, spec.labels, spec.eval.metrics).items():
+                scores.append({"model": model, "metric": metric, "value": value, "n": len(truth), "split": "test",
+                               "checkpoint_id": ckpt, "eval_set_version": eval_version})
+            pred_rows += [{"model": model, "eval_id": i, "target": t, "prediction": p, "correct": p == t}
+                          for i, t, p in zip(eval_set["eval_id"], truth, pred)]
+        score_df = pl.DataFrame(scores, schema=SCORE_SCHEMA)
+        table = score_df.pivot(on="metric", index="model", values="value")
+        acc = dict(score_df.filter(pl.col("metric") == "accuracy").select("model", "value").iter_rows())
+        delta = acc.get("student_synthetic", 0.0) - acc.get("student_seeds_only", 0.0)
+        yield table_output(score_df, "eval_scores", scores=MetadataValue.md(preview_markdown(table, rows=20)),
+                           synthetic_minus_seeds_only_accuracy=MetadataValue.float(round(delta, 4)))
+        yield table_output(pl.DataFrame(pred_rows, schema=PRED_SCHEMA), "eval_predictions")
+
+    return evaluation

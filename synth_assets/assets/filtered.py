@@ -1,0 +1,68 @@
+"""Filtered expansions and the train set: verdicts per row, then the exact rows a student sees."""
+
+import polars as pl
+from dagster import AssetIn, MetadataValue, asset
+
+from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.filters.apply import apply_filters
+from synth_assets.storage.outputs import preview_markdown, table_output
+
+CODE_VERSION = "1"
+TRAIN_SCHEMA = {
+    "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
+    "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
+}
+
+
+def build_filter_assets(b: Build) -> list:
+    spec = b.spec
+
+    @asset(
+        key=b.key("filtered"),
+        ins={"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds"))},
+        group_name=b.group,
+        kinds=TABLE_KINDS,
+        code_version=f"{CODE_VERSION}-{spec.section_hash('filters', 'labels')}",
+        description=(
+            "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
+            "calibrated confidence vs min_confidence, dup_of; then `accepted` and the first `reject_reason`."
+        ),
+    )
+    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame):
+        df, report = apply_filters(expansions, seeds, spec)
+        by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
+        return table_output(
+            df,
+            accepted=int(df["accepted"].sum()),
+            rejected=int((~df["accepted"]).sum()),
+            reject_reasons=MetadataValue.json(report["reasons"]),
+            teacher_confidence=MetadataValue.json(report["confidence"]),
+            filter_config_hash=report["filter_config_hash"],
+            by_strategy=MetadataValue.md(preview_markdown(by_strategy, rows=50)),
+        )
+
+    @asset(
+        key=b.key("train_set"),
+        ins={"filtered": AssetIn(key=b.key("filtered")), "seeds": AssetIn(key=b.key("seeds"))},
+        group_name=b.group,
+        kinds=TABLE_KINDS,
+        code_version=CODE_VERSION,
+        description="The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable via the `lineage` view.",
+    )
+    def train_set(filtered: pl.DataFrame, seeds: pl.DataFrame):
+        seed_rows = seeds.filter(pl.col("target").is_not_null()).select(
+            pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
+            pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
+        )
+        expansion_rows = filtered.filter(pl.col("accepted")).select(
+            "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round"
+        )
+        df = pl.concat([seed_rows.cast(TRAIN_SCHEMA), expansion_rows.cast(TRAIN_SCHEMA)])
+        return table_output(
+            df,
+            seeds=seed_rows.height,
+            expansions=expansion_rows.height,
+            label_counts=MetadataValue.json(dict(df.group_by("target").len().iter_rows())),
+        )
+
+    return [filtered, train_set]

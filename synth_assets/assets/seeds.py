@@ -1,0 +1,54 @@
+"""Seed files (observed by content hash) → seeds, eval_set and quarantine tables."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetOut, DataVersion, MetadataValue, multi_asset, observable_source_asset
+
+from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.hashing import file_hash, stable_hash
+from synth_assets.sources.validate import quarantine_frame, split_sources
+from synth_assets.storage.outputs import table_output
+
+CODE_VERSION = "1"
+SEED_SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
+EVAL_SCHEMA = {"eval_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
+
+
+def build_seed_assets(b: Build) -> list:
+    spec = b.spec
+    files = sorted({s.path for s in spec.seeds} | {spec.eval.path})
+
+    @observable_source_asset(key=b.key("seed_files"), group_name=b.group, description=f"Seed, pool and eval files of {spec.name}: {', '.join(files)}")
+    def seed_files() -> DataVersion:
+        # the content hash, not the mtime: touching or copying a file changes nothing downstream
+        return DataVersion(stable_hash(*[file_hash(f) for f in files], length=32))
+
+    @multi_asset(
+        outs={
+            "seeds": AssetOut(key=b.key("seeds"), description="Valid seed rows (labelled seeds and the unlabelled pool) with lineage to file and row.", kinds=TABLE_KINDS),
+            "eval_set": AssetOut(key=b.key("eval_set"), description="Held-out rows every model is scored on; never trained on.", kinds=TABLE_KINDS),
+            "quarantine": AssetOut(key=b.key("quarantine"), description="Rows rejected at ingestion, each with a reason; nothing is silently dropped.", kinds=TABLE_KINDS),
+        },
+        deps=[b.key("seed_files")],
+        group_name=b.group,
+        code_version=f"{CODE_VERSION}-{spec.section_hash('seeds', 'eval', 'labels', 'max_input_chars')}",
+    )
+    def ingest(context: AssetExecutionContext):
+        seeds = split_sources(spec, list(spec.seeds), "seed_id")
+        evals = split_sources(spec, [spec.eval], "eval_id")
+        seed_df = pl.DataFrame(seeds.rows, schema=SEED_SCHEMA)
+        eval_df = pl.DataFrame(evals.rows, schema=EVAL_SCHEMA)
+        quarantine = quarantine_frame(seeds.quarantine + evals.quarantine)
+        labelled = seed_df.filter(pl.col("target").is_not_null())
+        context.log.info(f"{seed_df.height} seeds ({labelled.height} labelled), {eval_df.height} eval rows, {quarantine.height} quarantined")
+        yield table_output(
+            seed_df, "seeds", labelled=labelled.height, unlabelled=seed_df.height - labelled.height,
+            label_counts=MetadataValue.json(dict(labelled.group_by("target").len().iter_rows())),
+        )
+        yield table_output(eval_df, "eval_set", label_counts=MetadataValue.json(dict(eval_df.group_by("target").len().iter_rows())))
+        yield table_output(
+            quarantine, "quarantine",
+            reasons=MetadataValue.json(dict(quarantine.with_columns(pl.col("reason").str.split(" (").list.first()).group_by("reason").len().iter_rows())),
+        )
+
+    return [seed_files, ingest]
+

@@ -1,0 +1,66 @@
+"""Student checkpoints: a seeds-only baseline and the synthetic-data student, via the checkpoint cache."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+
+from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.hashing import frame_hash
+from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
+from synth_assets.storage.outputs import table_output
+from synth_assets.training import get_classifier
+from synth_assets.training.base import TrainConfig
+
+CODE_VERSION = "1"
+VARIANTS = {"seeds_only": pl.col("origin") == "seed", "synthetic": pl.lit(True)}
+CHECKPOINT_SCHEMA = {
+    "checkpoint_id": pl.String, "variant": pl.String, "path": pl.String, "kind": pl.String, "base_model": pl.String,
+    "train_set_version": pl.String, "config_hash": pl.String, "n_rows": pl.Int64, "train_loss": pl.Float64,
+    "steps": pl.Int64, "seconds": pl.Float64,
+}
+
+
+def train_config(b: Build) -> TrainConfig:
+    s = b.spec.student
+    return TrainConfig(kind=s.kind, base_model=s.base_model, epochs=s.epochs, learning_rate=s.learning_rate,
+                       batch_size=s.batch_size, max_length=s.max_length, seed=s.seed)
+
+
+def build_student(b: Build):
+    spec = b.spec
+
+    @asset(
+        key=b.key("student_checkpoint"),
+        ins={"train_set": AssetIn(key=b.key("train_set"))},
+        group_name=b.group,
+        kinds=TABLE_KINDS | {"torch"},
+        code_version=f"{CODE_VERSION}-{spec.section_hash('student', 'labels')}",
+        description=(
+            "One row per trained student (seeds-only baseline, synthetic-data student). A checkpoint is keyed by "
+            "hash(train rows, training config, base model) and reused whenever that key exists."
+        ),
+    )
+    def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
+        config = train_config(b)
+        classifier = get_classifier(config.kind)
+        rows, reused = [], {}
+        for variant, selector in VARIANTS.items():
+            data = train_set.filter(selector).select("input", "target").sort("input", "target")
+            version = frame_hash(data)
+            key = checkpoint_key(version, config.as_dict(), config.base_model)
+            context.log.info(f"student {variant}: {data.height} rows, checkpoint {key}")
+            path, manifest, hit = cached_checkpoint(
+                b.root, key,
+                lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), spec.labels, config, out),
+                {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
+            )
+            reused[variant] = hit
+            rows.append({
+                "checkpoint_id": key, "variant": variant, "path": str(path / "model"), "kind": config.kind,
+                "base_model": config.base_model, "train_set_version": version,
+                "config_hash": checkpoint_key("", config.as_dict(), ""), "n_rows": data.height,
+                "train_loss": manifest["train_loss"], "steps": manifest["steps"], "seconds": manifest["seconds"],
+            })
+        df = pl.DataFrame(rows, schema=CHECKPOINT_SCHEMA)
+        return table_output(df, reused=MetadataValue.json(reused), trained=sum(not h for h in reused.values()))
+
+    return student_checkpoint

@@ -1,0 +1,1 @@
+"""Scoring teacher and students on the held-out set."""

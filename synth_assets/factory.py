@@ -1,0 +1,66 @@
+"""Pipeline spec(s) → dagster.Definitions: one asset group, job and teacher resource per pipeline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from synth_assets.assets.common import Build
+from synth_assets.assets.evaluation import build_evaluation
+from synth_assets.assets.expansions import build_expansions
+from synth_assets.assets.filtered import build_filter_assets
+from synth_assets.assets.seeds import build_seed_assets
+from synth_assets.assets.student import build_student
+from synth_assets.inference.resources import FakeTeacher, TeacherResource, TransformersTeacher
+from synth_assets.spec import PipelineSpec, SpecError, load_spec
+from synth_assets.storage.io_manager import WarehouseIOManager
+
+PIPELINES_DIR = Path(__file__).parent / "pipelines"
+
+
+def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
+    """Every asset of one pipeline, keyed <pipeline>/<table>."""
+    b = Build(spec, root)
+    return [*build_seed_assets(b), build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b)]
+
+
+def teacher_resource(spec: PipelineSpec) -> TeacherResource:
+    """The teacher the spec asks for; `fake` exists for unit tests and is never a shipped default."""
+    t = spec.teacher
+    if t.backend == "fake":
+        return FakeTeacher(model=t.model, batch_size=t.batch_size)
+    return TransformersTeacher(model=t.model, batch_size=t.batch_size, device=t.device)
+
+
+def default_spec_paths() -> list[Path]:
+    """SYNTH_SPECS (os.pathsep-separated) or every example shipped in synth_assets/pipelines/."""
+    env = os.environ.get("SYNTH_SPECS")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    return sorted(PIPELINES_DIR.glob("*.yaml"))
+
+
+def default_warehouse() -> Path:
+    return Path(os.environ.get("SYNTH_WAREHOUSE", Path.cwd() / "warehouse")).resolve()
+
+
+def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict[str, TeacherResource] | None = None) -> Definitions:
+    """Definitions for several pipelines sharing one warehouse; `teachers` overrides by pipeline name."""
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise SpecError(f"pipeline names must be unique in one warehouse, got {names}")
+    teachers = teachers or {}
+    assets, jobs, resources = [], [], {"io_manager": WarehouseIOManager(root=str(warehouse))}
+    for spec in specs:
+        assets += pipeline_assets(spec, warehouse)
+        resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
+        jobs.append(define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None))
+    return Definitions(assets=assets, jobs=jobs, resources=resources)
+
+
+def load_definitions(spec_paths: list[Path] | None = None, warehouse: Path | None = None) -> Definitions:
+    """What `definitions.py` and the CLI call: load and validate every spec before building anything."""
+    specs = [load_spec(p) for p in (spec_paths or default_spec_paths())]
+    return build_definitions(specs, warehouse or default_warehouse())

@@ -1,0 +1,43 @@
+"""The one hashing helper of the project: cache keys, row ids and data versions all come from here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import polars as pl
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise so equal values always give equal text (sorted keys, no whitespace drift)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def stable_hash(*parts: Any, length: int = 16) -> str:
+    """Hex digest that identifies the given parts across processes, machines and versions."""
+    digest = hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+def frame_hash(df: pl.DataFrame) -> str:
+    """Content hash of a table, independent of row order, used as its Dagster data version."""
+    if df.height == 0:
+        return stable_hash("empty", sorted(df.columns), length=32)
+    ordered = df.select(sorted(df.columns))
+    # CSV text is a deterministic rendering of the values; sorting rows makes the hash order-free.
+    lines = sorted(ordered.write_csv(include_header=False).splitlines())
+    h = hashlib.sha256(canonical_json(ordered.columns).encode())
+    for line in lines:
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()[:32]
+
+
+def file_hash(path: str) -> str:
+    """sha256 of a file's bytes, streamed, for observing seed files."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]

@@ -1,0 +1,84 @@
+"""The one protocol every teacher backend speaks: batched requests in, one result per request out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from synth_assets.hashing import stable_hash
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Everything that changes a generation besides the prompt; all of it enters the cache key."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One teacher call. With `choices` set the backend scores each choice instead of sampling.
+
+    Scoring choices is the log-likelihood method of lm-eval-harness: a small teacher that is near
+    chance when asked to *generate* a label ranks label words far better, and the margin between the
+    best and second-best choice is a usable confidence.
+    """
+
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs, rendered with the chat template
+    params: SamplingParams = field(default_factory=SamplingParams)
+    choices: tuple[str, ...] | None = None
+
+    def cache_key(self, model_id: str, strategy: str, strategy_version: str) -> str:
+        """Content address of this call: model, rendered prompt, params, strategy version, choices."""
+        return stable_hash(
+            model_id,
+            [list(m) for m in self.messages],
+            self.params.as_dict(),
+            strategy,
+            strategy_version,
+            list(self.choices) if self.choices is not None else None,
+            length=32,
+        )
+
+
+@dataclass
+class GenerationResult:
+    """The outcome of one request; `error` is set instead of raising so one bad row never sinks a batch."""
+
+    text: str | None
+    choice_logprobs: dict[str, float] | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class TeacherBackend(Protocol):
+    """What the pipeline needs from a teacher; implemented by each backend module."""
+
+    @property
+    def model_id(self) -> str:
+        """Model name plus revision: part of every cache key."""
+        ...
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Run a batch; must return exactly one result per request, in order, never raise per row."""
+        ...

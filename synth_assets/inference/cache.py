@@ -1,0 +1,127 @@
+"""The row-level teacher-call cache: append-only Parquet shards, one per finished batch.
+
+Shards make a crash lose at most the batch in flight and let concurrent runs (partitions,
+multiprocess executors) write without locks; readers union them. The DuckDB view
+`teacher_cache` makes the cache inspectable with SQL. Only successful calls are cached, so a
+failed call is retried by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult
+from synth_assets.storage.parquet import write_parquet_atomic
+
+SCHEMA = {
+    "cache_key": pl.String,
+    "model_id": pl.String,
+    "strategy": pl.String,
+    "strategy_version": pl.String,
+    "messages": pl.String,
+    "params": pl.String,
+    "choices": pl.String,
+    "text": pl.String,
+    "choice_logprobs": pl.String,
+    "tokens_in": pl.Int64,
+    "tokens_out": pl.Int64,
+    "latency_ms": pl.Float64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class TeacherCall:
+    """A request plus everything its cache key is made of."""
+
+    key: str
+    request: GenerationRequest
+    strategy: str
+    strategy_version: str
+
+
+class TeacherCache:
+    """Look up and append cached teacher results under <warehouse>/_cache/teacher/."""
+
+    def __init__(self, root: Path):
+        self.dir = Path(root) / "_cache" / "teacher"
+
+    def _shards(self) -> list[Path]:
+        return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
+
+    def lookup(self, keys: list[str]) -> dict[str, GenerationResult]:
+        """Cached results for the keys that have one."""
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        for attempt in range(3):
+            shards = self._shards()
+            if not shards:
+                return {}
+            try:
+                hits = (
+                    pl.scan_parquet(shards)
+                    .filter(pl.col("cache_key").is_in(wanted))
+                    .unique(subset="cache_key", keep="first")
+                    .collect()
+                )
+                break
+            except FileNotFoundError:  # a shard was compacted away between listing and reading
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise RuntimeError(f"teacher cache {self.dir} kept changing while being read")
+        return {
+            row["cache_key"]: GenerationResult(
+                text=row["text"],
+                choice_logprobs=json.loads(row["choice_logprobs"]) if row["choice_logprobs"] else None,
+                tokens_in=row["tokens_in"],
+                tokens_out=row["tokens_out"],
+                latency_ms=row["latency_ms"],
+            )
+            for row in hits.iter_rows(named=True)
+        }
+
+    def append(self, model_id: str, calls: list[TeacherCall], results: list[GenerationResult]) -> int:
+        """Persist the successful results of one batch as a new shard; returns how many were stored."""
+        now = datetime.now(timezone.utc)
+        rows = [
+            {
+                "cache_key": c.key,
+                "model_id": model_id,
+                "strategy": c.strategy,
+                "strategy_version": c.strategy_version,
+                "messages": json.dumps([list(m) for m in c.request.messages], ensure_ascii=False),
+                "params": json.dumps(c.request.params.as_dict(), sort_keys=True),
+                "choices": json.dumps(list(c.request.choices)) if c.request.choices is not None else None,
+                "text": r.text,
+                "choice_logprobs": json.dumps(r.choice_logprobs) if r.choice_logprobs is not None else None,
+                "tokens_in": r.tokens_in,
+                "tokens_out": r.tokens_out,
+                "latency_ms": r.latency_ms,
+                "created_at": now,
+            }
+            for c, r in zip(calls, results)
+            if r.ok
+        ]
+        if rows:
+            name = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
+            write_parquet_atomic(pl.DataFrame(rows, schema=SCHEMA), self.dir / name)
+        return len(rows)
+
+    def compact(self, min_shards: int = 64) -> None:
+        """Merge many small shards into one so lookups stay fast; safe beside concurrent appends."""
+        shards = self._shards()
+        if len(shards) < min_shards:
+            return
+        merged = pl.read_parquet(shards).unique(subset="cache_key", keep="first")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
+        for shard in shards:  # only the shards that were merged; new ones stay
+            shard.unlink(missing_ok=True)

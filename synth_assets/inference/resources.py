@@ -1,0 +1,47 @@
+"""Teachers as Dagster resources: the spec picks the class, tests and the UI can swap it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from synth_assets.inference.base import TeacherBackend
+
+
+class TeacherResource(ConfigurableResource):
+    """Common fields of every teacher; subclasses build the backend lazily, once per process."""
+
+    model: str
+    batch_size: int = 16
+
+    def get_backend(self) -> TeacherBackend:
+        raise NotImplementedError(f"{type(self).__name__} does not implement get_backend()")
+
+
+class TransformersTeacher(TeacherResource):
+    """The embedded default: a Hugging Face causal LM on CPU or GPU."""
+
+    device: str = "auto"
+    _backend: Any = PrivateAttr(default=None)
+
+    def get_backend(self) -> TeacherBackend:
+        if self._backend is None:
+            from synth_assets.inference.transformers_backend import TransformersBackend
+
+            self._backend = TransformersBackend(model=self.model, batch_size=self.batch_size, device=self.device)
+        return self._backend
+
+
+class FakeTeacher(TeacherResource):
+    """For unit tests only: deterministic outputs, optional call log and injected failures."""
+
+    model: str = "fake"
+    call_log: str | None = None
+    fail_marker: str | None = None
+
+    def get_backend(self) -> TeacherBackend:
+        from synth_assets.inference.fake_backend import FakeBackend
+
+        return FakeBackend(model=self.model, call_log=self.call_log, fail_marker=self.fail_marker)

@@ -1,0 +1,58 @@
+"""Run teacher calls through the cache: hits are free, misses go to the backend in persisted batches."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from tqdm.auto import tqdm
+
+from synth_assets.inference.base import GenerationResult, TeacherBackend
+from synth_assets.inference.cache import TeacherCache, TeacherCall
+
+log = logging.getLogger("synth.teacher")
+
+
+@dataclass
+class RunStats:
+    """What a run of calls cost; reported as asset metadata."""
+
+    requested: int = 0
+    unique: int = 0
+    cache_hits: int = 0
+    calls: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def run_calls(
+    calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int
+) -> tuple[dict[str, tuple[GenerationResult, bool]], RunStats]:
+    """Results by cache key with a cache-hit flag; identical calls are made once."""
+    started = time.perf_counter()
+    unique = list({c.key: c for c in calls}.values())
+    cached = cache.lookup([c.key for c in unique])
+    out: dict[str, tuple[GenerationResult, bool]] = {k: (r, True) for k, r in cached.items()}
+    misses = [c for c in unique if c.key not in cached]
+    # Sorting by prompt size groups similar lengths into one batch: less padding, more tokens/s.
+    misses.sort(key=lambda c: sum(len(m[1]) for m in c.request.messages))
+    stats = RunStats(requested=len(calls), unique=len(unique), cache_hits=len(cached))
+    log.info("teacher %s: %d calls, %d cached, %d to generate", backend.model_id, len(unique), len(cached), len(misses))
+    with tqdm(total=len(misses), desc="teacher", unit="call", disable=not misses) as bar:
+        for start in range(0, len(misses), batch_size):
+            batch = misses[start : start + batch_size]
+            results = backend.generate([c.request for c in batch])
+            if len(results) != len(batch):  # a backend bug must not silently misalign rows
+                raise RuntimeError(f"backend {backend.model_id} returned {len(results)} results for {len(batch)} requests")
+            cache.append(backend.model_id, batch, results)  # persisted before the next batch starts
+            for call, result in zip(batch, results):
+                out[call.key] = (result, False)
+                stats.errors += 0 if result.ok else 1
+            stats.calls += len(batch)
+            bar.update(len(batch))
+            if (start // batch_size) % 10 == 0:
+                log.info("teacher: %d/%d generated", min(start + batch_size, len(misses)), len(misses))
+    cache.compact()
+    stats.seconds = time.perf_counter() - started
+    return out, stats

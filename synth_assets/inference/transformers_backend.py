@@ -1,0 +1,292 @@
+"""Teacher backend on Hugging Face transformers: any causal LM, on GPU or on a plain CPU."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synth_assets.hashing import file_hash, stable_hash
+from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+from synth_assets.models.embedded import resolve_causal_lm
+
+if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() pays that.
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+# Only what loading needs: hub repos often also carry .bin, ONNX or GGUF copies of the weights.
+_HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tiktoken"]
+
+
+class PromptTooLongError(ValueError):
+    """A prompt (plus its reply budget) that does not fit the model's context window."""
+
+
+@dataclass
+class _Row:
+    """A request rendered to token ids, remembering its slot in the caller's list."""
+
+    index: int
+    request: GenerationRequest
+    prompt_ids: list[int]
+    choice_ids: list[list[int]] | None = None
+
+
+class TransformersBackend:
+    """TeacherBackend running a causal LM in-process with transformers (batched, left-padded)."""
+
+    def __init__(self, model: str, batch_size: int = 16, device: str = "auto", dtype: str = "auto",
+                 revision: str | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if dtype != "auto" and dtype not in _DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not one of: auto, {', '.join(sorted(_DTYPES))}")
+        self.model = model
+        self.batch_size = batch_size
+        self.device = device
+        self.dtype = dtype
+        self.revision = revision
+        self._path: Path | None = None
+        self._model_id: str | None = None
+        self._model: PreTrainedModel | None = None
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self._context: int | None = None
+        self._pad_id = 0
+        self._eos_ids: list[int] = []
+
+    @property
+    def model_id(self) -> str:
+        """Name plus a fingerprint of the files, so changed weights or chat template miss the cache."""
+        if self._model_id is None:
+            self._model_id = f"{self.model}@{_dir_fingerprint(self._local_dir())}"
+        return self._model_id
+
+    def load(self) -> None:
+        """Load model and tokenizer once; generate() calls this, call it early to pay the cost up front."""
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype_name = _DTYPES.get(self.dtype) or ("bfloat16" if device.startswith("cuda") else "float32")
+        path = self._local_dir()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype_name))
+        model.to(device).eval()
+        eos = model.generation_config.eos_token_id
+        eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, list) else [eos])
+        self._eos_ids = sorted(i for i in eos_ids if i is not None)
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
+        self._context = _context_length(model, tokenizer)
+        self._tokenizer, self._model = tokenizer, model
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """One result per request, in order; a failing row gets `error` and the others still run."""
+        if not requests:
+            return []
+        self.load()
+        results: list[GenerationResult | None] = [None] * len(requests)
+        by_params: dict[SamplingParams, list[_Row]] = {}
+        scored: list[_Row] = []
+        for i, request in enumerate(requests):
+            try:
+                row = self._prepare(i, request)
+            except Exception as exc:  # a template or tokenizer failure belongs to this row only
+                results[i] = _failed(exc)
+                continue
+            if request.choices is not None:
+                scored.append(row)
+            else:
+                by_params.setdefault(request.params, []).append(row)
+        # One batch = one set of params (one seed, one temperature); sorting by length keeps padding small.
+        for rows in by_params.values():
+            self._run_batches(sorted(rows, key=lambda r: len(r.prompt_ids)), self._generate_batch, results)
+        scored.sort(key=lambda r: len(r.prompt_ids) + max((len(c) for c in r.choice_ids or []), default=0))
+        self._run_batches(scored, self._score_batch, results)
+        return [r if r is not None else _failed(RuntimeError("row was not run")) for r in results]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _local_dir(self) -> Path:
+        """Directory holding the weights; hub ids are fetched (or found in the HF cache) once."""
+        if self._path is None:
+            name = resolve_causal_lm(self.model)
+            if Path(name).is_dir():
+                self._path = Path(name)
+            else:
+                from huggingface_hub import snapshot_download
+
+                self._path = Path(snapshot_download(name, revision=self.revision, allow_patterns=_HUB_FILES))
+        return self._path
+
+    def _prepare(self, index: int, request: GenerationRequest) -> _Row:
+        """Render the chat template and check the row fits the context before it joins a batch."""
+        tok = self._tokenizer
+        assert tok is not None
+        messages = [{"role": role, "content": content} for role, content in request.messages]
+        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        # The template already wrote BOS and role markers; letting the tokenizer add its own would double them.
+        prompt_ids = list(tok(text, add_special_tokens=False)["input_ids"])
+        if not prompt_ids:
+            raise ValueError("the rendered prompt is empty")
+        if request.choices is None:
+            extra, what = request.params.max_new_tokens, f"max_new_tokens={request.params.max_new_tokens}"
+            choice_ids = None
+        else:
+            if not request.choices:
+                raise ValueError("choices is an empty tuple; give at least one choice or None to generate")
+            choice_ids = [list(tok(c, add_special_tokens=False)["input_ids"]) for c in request.choices]
+            empty = [c for c, ids in zip(request.choices, choice_ids) if not ids]
+            if empty:
+                raise ValueError(f"choices {empty!r} tokenize to nothing and cannot be scored")
+            extra, what = max(len(ids) for ids in choice_ids), "the longest choice"
+        if self._context is not None and len(prompt_ids) + extra > self._context:
+            raise PromptTooLongError(
+                f"prompt is {len(prompt_ids)} tokens; with {what} it exceeds the model context of "
+                f"{self._context} tokens: shorten the prompt or lower max_new_tokens")
+        return _Row(index, request, prompt_ids, choice_ids)
+
+    def _run_batches(self, rows: list[_Row], run: Callable[[list[_Row]], list[GenerationResult]],
+                     results: list[GenerationResult | None]) -> None:
+        """Run rows in chunks of batch_size; a chunk that fails as a whole is retried row by row."""
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start:start + self.batch_size]
+            try:
+                outcomes = _timed(run, chunk)
+            except Exception as exc:
+                if len(chunk) == 1:
+                    outcomes = [_failed(exc)]
+                else:
+                    # Out of memory or one poisonous row: alone, only the rows that truly fail get errors.
+                    self._free_memory()
+                    outcomes = []
+                    for row in chunk:
+                        try:
+                            outcomes.extend(_timed(run, [row]))
+                        except Exception as row_exc:
+                            outcomes.append(_failed(row_exc))
+            for row, outcome in zip(chunk, outcomes):
+                results[row.index] = outcome
+
+    def _left_pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left padding puts every sequence's last token in the last column: where generation continues."""
+        import torch
+
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[i, width - len(s):] = 1
+        assert self._model is not None
+        return ids.to(self._model.device), mask.to(self._model.device)
+
+    def _generate_batch(self, rows: list[_Row]) -> list[GenerationResult]:
+        """Sample or greedy-decode one batch whose rows share their SamplingParams."""
+        import torch
+        from transformers import GenerationConfig
+
+        model, tok = self._model, self._tokenizer
+        assert model is not None and tok is not None
+        params = rows[0].request.params
+        sampling = params.temperature > 0
+        knobs: dict[str, Any] = {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0} if sampling else {}
+        # A full config of our own: the checkpoint's defaults (top_k=50, penalties) are not in the cache key.
+        config = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=sampling,
+                                  pad_token_id=self._pad_id, eos_token_id=self._eos_ids,
+                                  stop_strings=list(params.stop) or None, **knobs)
+        ids, mask = self._left_pad([r.prompt_ids for r in rows])
+        cuda = ids.device.type == "cuda"
+        # fork_rng keeps the seeding local: the same batch twice gives the same text, other code's RNG is untouched.
+        with torch.random.fork_rng(devices=[ids.device] if cuda else []), torch.inference_mode():
+            torch.manual_seed(params.seed)
+            out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, tokenizer=tok)
+        stops = set(self._eos_ids) | {self._pad_id}
+        results = []
+        for row, new in zip(rows, out[:, ids.shape[1]:].tolist()):
+            # Rows that finished early are filled with pad; EOS itself is not part of the reply.
+            n = next((k for k, t in enumerate(new) if t in stops), len(new))
+            text = _cut_at_stop(tok.decode(new[:n], skip_special_tokens=True), params.stop)
+            results.append(GenerationResult(text=text, tokens_in=len(row.prompt_ids), tokens_out=n))
+        return results
+
+    def _score_batch(self, rows: list[_Row]) -> list[GenerationResult]:
+        """Sum of log-probs of each choice as the reply to its prompt: one forward pass for all pairs."""
+        import torch
+
+        model = self._model
+        assert model is not None
+        seqs = [r.prompt_ids + c for r in rows for c in r.choice_ids or []]
+        lengths = [len(c) for r in rows for c in r.choice_ids or []]
+        ids, mask = self._left_pad(seqs)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: count positions from the first real token
+        keep = max(lengths) + 1
+        with torch.inference_mode():
+            # Left padding puts every continuation at the end, so only the last `keep` logits are needed:
+            # the full [pairs, length, vocab] tensor would dwarf the model itself.
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            token_lp = logprobs.gather(-1, ids[:, -(keep - 1):].unsqueeze(-1)).squeeze(-1)
+        sums = [float(token_lp[i, token_lp.shape[1] - n:].sum()) for i, n in enumerate(lengths)]
+        results, k = [], 0
+        for row in rows:
+            choices = row.request.choices or ()
+            scores = dict(zip(choices, sums[k:k + len(choices)]))
+            k += len(choices)
+            best = max(choices, key=lambda c: scores[c])
+            results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
+        return results
+
+    def _free_memory(self) -> None:
+        """Release cached GPU blocks after a failed batch so the row-by-row retry has room."""
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _timed(run: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]) -> list[GenerationResult]:
+    """Run a batch and give each row an equal share of its wall time."""
+    start = time.perf_counter()
+    outcomes = run(rows)
+    share = (time.perf_counter() - start) * 1000 / len(rows)
+    for outcome in outcomes:
+        outcome.latency_ms = share
+    return outcomes
+
+
+def _failed(exc: BaseException) -> GenerationResult:
+    return GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}")
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Truncate at the earliest stop string; generate() halts near it but may run a token past."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[:min(cuts)] if cuts else text
+
+
+def _context_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The model's context window; None when neither the config nor the tokenizer states one."""
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(model.config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 1_000_000 else None
+
+
+def _dir_fingerprint(path: Path) -> str:
+    """Hash of every top-level file (weights, config, tokenizer, chat template) of a model directory.
+
+    Reading all the weights costs about what loading them does (0.7 s for SmolLM2), and anything
+    cheaper (sizes, mtimes, headers) can miss a fine-tune that kept the same shapes.
+    """
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".md")
+    return stable_hash(*[(p.name, file_hash(str(p))) for p in files], length=12)

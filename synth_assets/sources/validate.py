@@ -1,0 +1,84 @@
+"""Split raw rows into clean records and quarantined ones, each rejection with a readable reason."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from synth_assets.hashing import stable_hash
+from synth_assets.sources.read import read_rows
+from synth_assets.spec import PipelineSpec, SourceSpec
+
+QUARANTINE_SCHEMA = {"source_file": pl.String, "source_row": pl.Int64, "reason": pl.String, "raw": pl.String}
+_WS = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The form two texts must share to count as the same row (case and spacing ignored)."""
+    return _WS.sub(" ", text).strip().lower()
+
+
+def row_id(text: str, target: str | None) -> str:
+    """Stable id of a (text, target) pair: the same content gets the same id in every run."""
+    return stable_hash(normalise(text), target)
+
+
+@dataclass
+class Split:
+    """Clean rows and rejected rows of one or more sources."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value != value:  # NaN from Parquet
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str | None) -> str | None:
+    if text is None or not text.strip():
+        return f"empty input (column {src.input!r})"
+    if "\ufffd" in text or (target and "\ufffd" in target):
+        return "invalid UTF-8 bytes"
+    if len(text) > spec.max_input_chars:
+        return f"input longer than max_input_chars={spec.max_input_chars} ({len(text)} chars)"
+    if src.target is not None:
+        if target is None or not target.strip():
+            return f"missing target (column {src.target!r})"
+        if target.strip() not in spec.labels:
+            return f"target {target.strip()!r} not in labels {spec.labels}"
+    return None
+
+
+def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str) -> Split:
+    """Validate every row of the sources; duplicates of an earlier row are quarantined, not dropped."""
+    out = Split()
+    first_seen: dict[str, str] = {}
+    for src in sources:
+        for raw in read_rows(src):
+            base = {"source_file": src.path, "source_row": raw.source_row}
+            values = raw.values or {}
+            text, target = _as_text(values.get(src.input)), _as_text(values.get(src.target)) if src.target else None
+            reason = raw.problem or _problem(spec, src, text, target)
+            if reason is None:
+                text, target = text.strip(), target.strip() if target else None
+                rid = row_id(text, target)
+                if rid in first_seen:
+                    reason = f"duplicate of {first_seen[rid]}"
+                else:
+                    first_seen[rid] = f"{src.path} row {raw.source_row}"
+                    out.rows.append({id_column: rid, "input": text, "target": target, **base})
+                    continue
+            out.quarantine.append({**base, "reason": reason, "raw": raw.raw})
+    return out
+
+
+def quarantine_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=QUARANTINE_SCHEMA)

@@ -1,0 +1,220 @@
+"""The pipeline spec: one YAML file a user edits, validated before any compute runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from synth_assets.hashing import stable_hash
+
+SOURCE_FORMATS = ("csv", "jsonl", "parquet")
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos more often than not: reject them so they cannot be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """A table of rows on disk and which columns hold the input text and (optionally) the target."""
+
+    path: str
+    input: str = Field(min_length=1)
+    target: str | None = None
+    format: Literal["csv", "jsonl", "parquet"] | None = None
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(self.path).suffix.lower().lstrip(".")
+        return "jsonl" if suffix in ("jsonl", "ndjson", "json") else suffix
+
+
+class TeacherSpec(_Strict):
+    """Which model labels and generates; every field here enters the teacher-call cache key."""
+
+    backend: Literal["transformers", "fake"] = "transformers"
+    model: str = "embedded:smollm2-135m-instruct"
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_new_tokens: int = Field(96, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    device: str = "auto"
+
+
+class StrategySpec(_Strict):
+    """One way of asking the teacher for new training rows."""
+
+    name: str
+    samples: int = Field(1, ge=1, le=64)
+    prompt: str | None = None  # overrides the strategy's built-in template
+    temperature: float | None = Field(None, ge=0.0, le=5.0)
+    max_new_tokens: int | None = Field(None, ge=1, le=8192)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from synth_assets.strategies import STRATEGIES
+
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
+        return name
+
+
+class ValiditySpec(_Strict):
+    """Bounds that reject malformed generations."""
+
+    min_chars: int = Field(10, ge=0)
+    max_chars: int = Field(2000, ge=1)
+    # a paraphrase much shorter or longer than its source has usually lost or invented content
+    min_length_ratio: float = Field(0.3, ge=0.0)
+    max_length_ratio: float = Field(3.0, gt=0.0)
+
+
+class ConfidenceSpec(_Strict):
+    """Keep teacher labels only where the teacher is measurably right on the labelled seeds."""
+
+    calibrate: bool = True  # contextual calibration: remove the teacher's prior for each label
+    min_precision: float = Field(0.8, ge=0.0, le=1.0)
+    min_support: int = Field(8, ge=1)
+
+
+class FiltersSpec(_Strict):
+    exact_dedup: bool = True
+    validity: ValiditySpec = ValiditySpec()
+    confidence: ConfidenceSpec = ConfidenceSpec()
+
+
+class StudentSpec(_Strict):
+    """The cheaper model trained on train_set; its config is part of the checkpoint cache key."""
+
+    kind: Literal["encoder_classifier", "tfidf_logreg"] = "encoder_classifier"
+    base_model: str = "embedded:all-minilm-l6-v2"
+    epochs: int = Field(4, ge=1, le=100)
+    learning_rate: float = Field(5e-5, gt=0.0, le=1.0)
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_length: int = Field(128, ge=8, le=8192)
+    seed: int = 0
+
+
+class EvalSpec(SourceSpec):
+    """The held-out set; never used for training, always used to score every model."""
+
+    metrics: list[Literal["accuracy", "macro_f1"]] = ["accuracy", "macro_f1"]
+
+
+class PipelineSpec(_Strict):
+    """A whole pipeline: seeds, teacher, strategies, filters, student, evaluation."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
+    description: str = ""
+    task: Literal["classification"] = "classification"
+    instruction: str = Field(min_length=1)
+    labels: list[str] = Field(min_length=2)
+    label_words: dict[str, str] = {}
+    seeds: list[SourceSpec] = Field(min_length=1)
+    eval: EvalSpec
+    teacher: TeacherSpec = TeacherSpec()
+    strategies: list[StrategySpec] = Field(min_length=1)
+    filters: FiltersSpec = FiltersSpec()
+    student: StudentSpec = StudentSpec()
+    max_input_chars: int = Field(4000, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineSpec:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels: each label must appear once")
+        unknown = set(self.label_words) - set(self.labels)
+        if unknown:
+            raise ValueError(f"label_words: {sorted(unknown)} are not in labels {self.labels}")
+        if not any(s.target for s in self.seeds):
+            raise ValueError("seeds: at least one source needs a `target` column (labelled seeds)")
+        if not self.eval.target:
+            raise ValueError("eval.target: the held-out set needs a target column to score models")
+        return self
+
+    def word_for(self, label: str) -> str:
+        """The word the teacher scores for a label (labels like 'other' read badly to an LM)."""
+        return self.label_words.get(label, label)
+
+    def section_hash(self, *sections: str) -> str:
+        """Hash of the named spec sections: goes into the code_version of the assets they shape."""
+        return stable_hash(*[self.model_dump(mode="json")[s] for s in sections], length=12)
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid pipeline spec"]
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {field}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def _source_columns(path: Path, fmt: str) -> list[str]:
+    """Column names of a seed file, read cheaply, to fail before compute on a wrong mapping."""
+    if fmt == "csv":
+        return pl.read_csv(path, n_rows=0, infer_schema=False, encoding="utf8-lossy").columns
+    if fmt == "parquet":
+        return list(pl.read_parquet_schema(path))
+    import json
+
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    return list(json.loads(line))
+                except (json.JSONDecodeError, TypeError):
+                    continue  # a malformed row is quarantined later, not a spec error
+    return []
+
+
+def _check_source(base: Path, field: str, src: SourceSpec, spec_path: Path) -> SourceSpec:
+    resolved = (base / src.path).resolve()
+    if not resolved.is_file():
+        raise SpecError(f"{spec_path}: {field}.path: file not found: {resolved}")
+    fmt = src.resolved_format
+    if fmt not in SOURCE_FORMATS:
+        raise SpecError(f"{spec_path}: {field}.format: cannot tell the format of {src.path!r}; set format to one of {SOURCE_FORMATS}")
+    columns = _source_columns(resolved, fmt)
+    for role in ("input", "target"):
+        col = getattr(src, role)
+        if col is not None and col not in columns:
+            raise SpecError(f"{spec_path}: {field}.{role}: column {col!r} not in {src.path} (columns: {columns})")
+    return src.model_copy(update={"path": str(resolved), "format": fmt})
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    """Read, validate and resolve a spec; paths are relative to the spec file's folder."""
+    spec_path = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{spec_path}: spec file not found") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{spec_path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{spec_path}: a pipeline spec must be a mapping of fields, got {type(raw).__name__}")
+    try:
+        spec = PipelineSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(spec_path, exc)) from None
+    base = spec_path.parent
+    seeds = [_check_source(base, f"seeds.{i}", s, spec_path) for i, s in enumerate(spec.seeds)]
+    eval_src = _check_source(base, "eval", spec.eval, spec_path)
+    return spec.model_copy(update={"seeds": seeds, "eval": eval_src})
+
+
+def spec_slug(text: str) -> str:
+    """A safe identifier fragment (asset names, folder names)."""
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")

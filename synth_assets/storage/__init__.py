@@ -1,0 +1,1 @@
+"""Parquet is the source of truth; DuckDB holds views over it for people and SQL."""

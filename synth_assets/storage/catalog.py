@@ -1,0 +1,80 @@
+"""The DuckDB catalog: views over the Parquet tables, opened briefly and never required for a run.
+
+DuckDB lets one process write a database file while no other process reads it. A user's
+`duckdb -readonly warehouse/synth.duckdb` session therefore blocks catalog updates; since views
+point at stable Parquet paths that are replaced atomically, a skipped update only delays *new*
+views, never corrupts data, and the next refresh (or `synth catalog`) adds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger("synth.catalog")
+CATALOG_FILE = "synth.duckdb"
+CACHE_DIR = "_cache"
+CHECKPOINT_DIR = "_checkpoints"
+
+LINEAGE_SQL = """
+create or replace view "{schema}".lineage as
+select t.row_id, t.origin, t.input, t.target, t.round, t.seed_id,
+       s.source_file, s.source_row,
+       e.strategy, e.sample_idx, e.teacher_model, e.prompt_hash, e.cache_key
+from "{schema}".train_set t
+join "{schema}".seeds s on s.seed_id = t.seed_id
+left join "{schema}".expansions e on e.row_id = t.row_id
+"""
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _view_statements(root: Path) -> list[str]:
+    """One view per Parquet table found under the warehouse, plus derived views."""
+    stmts: list[str] = []
+    for schema_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+        schema = schema_dir.name
+        stmts.append(f'create schema if not exists "{schema}"')
+        tables: set[str] = set()
+        for item in sorted(schema_dir.iterdir()):
+            if item.is_file() and item.suffix == ".parquet":
+                source = f"read_parquet({_quote(item)})"
+            elif item.is_dir() and any(item.glob("*.parquet")):
+                source = f"read_parquet({_quote(item / '*.parquet')}, union_by_name=true)"
+            else:
+                continue
+            name = item.stem if item.is_file() else item.name
+            tables.add(name)
+            stmts.append(f'create or replace view "{schema}"."{name}" as select * from {source}')
+        if {"train_set", "seeds", "expansions"} <= tables:
+            stmts.append(LINEAGE_SQL.format(schema=schema))
+    cache = root / CACHE_DIR / "teacher"
+    if cache.is_dir() and any(cache.glob("*.parquet")):
+        stmts.append(f"create or replace view main.teacher_cache as select * from read_parquet({_quote(cache / '*.parquet')}, union_by_name=true)")
+    return stmts
+
+
+def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
+    """(Re)create every view; returns False, after logging why, when the file is locked by a reader."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stmts = _view_statements(root)
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(str(root / CATALOG_FILE)) as con:
+                con.execute("begin")
+                for stmt in stmts:
+                    con.execute(stmt)
+                con.execute("commit")
+            return True
+        except duckdb.IOException as exc:  # lock held by another process
+            if attempt == attempts - 1:
+                log.warning("catalog %s not updated (%s); run `synth catalog` later to add new views", root / CATALOG_FILE, exc)
+                return False
+            time.sleep(wait_s * (attempt + 1))
+    return False

@@ -1,0 +1,50 @@
+"""The checkpoint cache: a student is keyed by hash(train data, training config, base model).
+
+An existing checkpoint with the same key is reused, across runs and after downstream tables
+are deleted; training writes into a temp folder that is renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from synth_assets.hashing import stable_hash
+from synth_assets.storage.catalog import CHECKPOINT_DIR
+
+MANIFEST = "manifest.json"
+# Bump when training code changes in a way that makes old checkpoints wrong to reuse.
+TRAINING_CODE_VERSION = "1"
+
+
+def checkpoint_key(train_version: str, config: dict[str, Any], base_model: str) -> str:
+    return stable_hash(train_version, config, base_model, TRAINING_CODE_VERSION, length=20)
+
+
+def cached_checkpoint(
+    root: Path, key: str, train: Callable[[Path], Any], manifest_extra: dict[str, Any]
+) -> tuple[Path, dict[str, Any], bool]:
+    """The checkpoint dir and manifest for `key`, training only when it does not exist yet."""
+    final = Path(root) / CHECKPOINT_DIR / key
+    manifest_path = final / MANIFEST
+    if manifest_path.exists():
+        return final, json.loads(manifest_path.read_text()), True
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    try:
+        model_dir = tmp / "model"
+        model_dir.mkdir()
+        report = train(model_dir)
+        manifest = {"checkpoint_id": key, **manifest_extra, **asdict(report)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if final.exists():  # an incomplete leftover (no manifest): replace it
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, manifest, False

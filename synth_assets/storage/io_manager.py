@@ -1,0 +1,31 @@
+"""Dagster IO manager: polars frames in and out of the Parquet warehouse, views kept in DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from dagster import ConfigurableIOManager, InputContext, OutputContext
+
+from synth_assets.storage.catalog import refresh_catalog
+from synth_assets.storage.parquet import read_table, table_path, write_parquet_atomic
+
+
+class WarehouseIOManager(ConfigurableIOManager):
+    """Each asset's table at warehouse/<pipeline>/<table>.parquet, registered as view <pipeline>.<table>."""
+
+    root: str
+
+    def _path(self, context: InputContext | OutputContext) -> Path:
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        return table_path(Path(self.root), list(context.asset_key.path), partition)
+
+    def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
+        path = write_parquet_atomic(obj, self._path(context))
+        context.add_output_metadata({"path": str(path)})
+        refresh_catalog(Path(self.root))
+
+    def load_input(self, context: InputContext) -> pl.DataFrame:
+        return read_table(self._path(context))

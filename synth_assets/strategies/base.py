@@ -1,0 +1,72 @@
+"""What a strategy is: a prompt template, which seeds it applies to, and a parser for the reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+
+if TYPE_CHECKING:
+    from synth_assets.spec import PipelineSpec, StrategySpec
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The fields of a seed row a strategy may use."""
+
+    seed_id: str
+    input: str
+    target: str | None
+
+
+@dataclass
+class Parsed:
+    """A teacher reply turned into a candidate training row (or an error saying why not)."""
+
+    input: str | None
+    target: str | None
+    confidence: float | None = None
+    label_scores: dict[str, float] | None = None
+    error: str | None = None
+
+
+class Strategy(Protocol):
+    """One module per strategy; `version` enters every cache key, so bump it when the prompt logic changes."""
+
+    name: str
+    version: str
+
+    def applies_to(self, seed: Seed) -> bool:
+        """Whether this strategy makes requests for the seed (e.g. rephrase needs a labelled seed)."""
+        ...
+
+    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
+        """The teacher call for one (seed, sample)."""
+        ...
+
+    def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
+        """The candidate row made from a reply; malformed replies give `error`, never an exception."""
+        ...
+
+
+def sampling_params(spec: PipelineSpec, cfg: StrategySpec, sample_idx: int) -> SamplingParams:
+    """Teacher defaults overridden per strategy; each sample gets its own seed so samples differ."""
+    temperature = cfg.temperature if cfg.temperature is not None else spec.teacher.temperature
+    if cfg.samples > 1 and temperature == 0.0:
+        # several greedy samples would be identical: sampling is what makes them worth paying for
+        temperature = 0.7
+    return SamplingParams(
+        max_new_tokens=cfg.max_new_tokens or spec.teacher.max_new_tokens,
+        temperature=temperature,
+        top_p=spec.teacher.top_p,
+        seed=spec.teacher.seed + sample_idx,
+    )
+
+
+def render(template: str, **fields: str) -> str:
+    """Fill a prompt template; only the documented placeholders are replaced, braces elsewhere survive."""
+    out = template
+    for key, value in fields.items():
+        out = out.replace("{" + key + "}", value)
+    return out

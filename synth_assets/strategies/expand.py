@@ -1,0 +1,86 @@
+"""Turn seeds into expansion rows: build every (seed, strategy, sample) call, run through the cache, parse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from synth_assets.hashing import stable_hash
+from synth_assets.inference.base import TeacherBackend
+from synth_assets.inference.cache import TeacherCache, TeacherCall
+from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.spec import PipelineSpec
+from synth_assets.strategies import STRATEGIES, Seed
+
+EXPANSIONS_SCHEMA = {
+    "row_id": pl.String,
+    "seed_id": pl.String,
+    "strategy": pl.String,
+    "sample_idx": pl.Int64,
+    "input": pl.String,
+    "target": pl.String,
+    "raw_output": pl.String,
+    "confidence": pl.Float64,
+    "label_scores": pl.String,
+    "teacher_model": pl.String,
+    "cache_key": pl.String,
+    "prompt_hash": pl.String,
+    "params_hash": pl.String,
+    "round": pl.Int64,
+    "cache_hit": pl.Boolean,
+    "tokens_in": pl.Int64,
+    "tokens_out": pl.Int64,
+    "latency_ms": pl.Float64,
+    "error": pl.String,
+}
+
+
+def _seeds(df: pl.DataFrame) -> list[Seed]:
+    return [Seed(r["seed_id"], r["input"], r["target"]) for r in df.select("seed_id", "input", "target").iter_rows(named=True)]
+
+
+def expand(
+    spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0
+) -> tuple[pl.DataFrame, RunStats]:
+    """One row per (seed, strategy, sample); failed calls and unparseable replies become rows with `error`."""
+    planned: list[tuple[Seed, str, int, TeacherCall]] = []
+    for cfg in spec.strategies:
+        strategy = STRATEGIES[cfg.name]
+        for seed in _seeds(seeds):
+            if not strategy.applies_to(seed):
+                continue
+            for sample_idx in range(cfg.samples):
+                req = strategy.request(spec, cfg, seed, sample_idx)
+                key = req.cache_key(backend.model_id, strategy.name, strategy.version)
+                planned.append((seed, cfg.name, sample_idx, TeacherCall(key, req, strategy.name, strategy.version)))
+    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size)
+    rows: list[dict[str, Any]] = []
+    for seed, name, sample_idx, call in planned:
+        result, hit = results[call.key]
+        parsed = STRATEGIES[name].parse(spec, seed, result) if result.ok else None
+        rows.append(
+            {
+                "row_id": stable_hash(seed.seed_id, name, sample_idx, round_),
+                "seed_id": seed.seed_id,
+                "strategy": name,
+                "sample_idx": sample_idx,
+                "input": parsed.input if parsed else None,
+                "target": parsed.target if parsed else None,
+                "raw_output": result.text,
+                "confidence": parsed.confidence if parsed else None,
+                "label_scores": json.dumps(parsed.label_scores) if parsed and parsed.label_scores else None,
+                "teacher_model": backend.model_id,
+                "cache_key": call.key,
+                "prompt_hash": stable_hash([list(m) for m in call.request.messages]),
+                "params_hash": stable_hash(call.request.params.as_dict(), call.request.choices),
+                "round": round_,
+                "cache_hit": hit,
+                "tokens_in": result.tokens_in,
+                "tokens_out": result.tokens_out,
+                "latency_ms": result.latency_ms,
+                "error": result.error if not result.ok else (parsed.error if parsed else None),
+            }
+        )
+    return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats

@@ -1,0 +1,38 @@
+"""Question/text rephrase ("Balancing Cost"): new wording of a labelled seed that keeps its label."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+
+if TYPE_CHECKING:
+    from synth_assets.spec import PipelineSpec, StrategySpec
+
+TEMPLATE = (
+    "Rewrite the following text in different words. Keep its meaning, its tone and its opinion. "
+    "Reply with the rewritten text only.\n\nText: {input}"
+)
+# Small models like to announce their answer; these lead-ins are not part of the rewrite.
+_LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |a )?)?(rewritten|paraphrased|new)?\s*(text|version|review)?\s*:\s*", re.I)
+
+
+class RephraseStrategy:
+    name = "rephrase"
+    version = "1"
+
+    def applies_to(self, seed: Seed) -> bool:
+        return seed.target is not None
+
+    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
+        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input)
+        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+
+    def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
+        text = (result.text or "").strip()
+        text = _LEAD_IN.sub("", text, count=1).strip().strip('"').strip()
+        if not text:
+            return Parsed(input=None, target=seed.target, error="empty rewrite")
+        return Parsed(input=text, target=seed.target)

@@ -1,0 +1,27 @@
+"""Student classifiers behind one protocol; torch, transformers and sklearn load only when a model trains or predicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from synth_assets.training.base import Classifier, Prediction, TrainConfig, TrainReport
+from synth_assets.training.encoder_classifier import EncoderClassifier
+from synth_assets.training.tfidf_classifier import TfidfClassifier
+
+# kind -> factory; a new student is one module plus one line here.
+_REGISTRY: dict[str, Callable[[], Classifier]] = {
+    EncoderClassifier.kind: EncoderClassifier,
+    TfidfClassifier.kind: TfidfClassifier,
+}
+KINDS: tuple[str, ...] = tuple(sorted(_REGISTRY))
+
+
+def get_classifier(kind: str) -> Classifier:
+    """The classifier for a TrainConfig.kind, so callers never import implementation modules."""
+    try:
+        return _REGISTRY[kind]()
+    except KeyError:
+        raise ValueError(f"unknown classifier kind {kind!r}; valid kinds: {', '.join(KINDS)}") from None
+
+
+__all__ = ["KINDS", "Classifier", "Prediction", "TrainConfig", "TrainReport", "get_classifier"]

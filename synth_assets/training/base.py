@@ -1,0 +1,112 @@
+"""The one protocol every student classifier speaks, plus the pieces all of them share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+# Written next to every saved model so a model dir says what it is and which labels its outputs mean.
+LABELS_FILE = "labels.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that changes a trained student besides its data; all of it enters the checkpoint key."""
+
+    kind: str  # "encoder_classifier" | "tfidf_logreg"
+    base_model: str = "embedded:all-minilm-l6-v2"
+    epochs: int = 4
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 128
+    seed: int = 0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainReport:
+    """What a training run cost and how well it fit; stored in the student_checkpoint row."""
+
+    train_loss: float
+    seconds: float
+    steps: int
+    n_rows: int
+
+
+@dataclass
+class Prediction:
+    """One text's predicted label plus a probability for every label of the label set (summing to 1)."""
+
+    label: str
+    probs: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """What the pipeline needs from a student; implemented by each classifier module."""
+
+    kind: str
+
+    def train(
+        self,
+        texts: list[str],
+        labels: list[str],
+        label_set: list[str],
+        config: TrainConfig,
+        out_dir: Path,
+    ) -> TrainReport:
+        """Fit on (texts, labels) and write a self-contained model dir to `out_dir` (exists, empty)."""
+        ...
+
+    def predict(self, model_dir: Path, texts: list[str], batch_size: int = 64) -> list[Prediction]:
+        """Load a dir written by `train` and return one prediction per text, in order."""
+        ...
+
+
+def check_train_inputs(
+    texts: list[str], labels: list[str], label_set: list[str], config: TrainConfig, kind: str
+) -> None:
+    """Fail before any expensive work, with a message that names the offending row or field."""
+    if config.kind != kind:
+        raise ValueError(f"TrainConfig.kind is {config.kind!r} but this classifier is {kind!r}; use get_classifier(config.kind)")
+    if len(texts) != len(labels):
+        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up row by row")
+    if not texts:
+        raise ValueError("the train set is empty; a student needs at least one labelled row")
+    if not label_set:
+        raise ValueError("label_set is empty; pass every label the student may predict")
+    if len(set(label_set)) != len(label_set):
+        raise ValueError(f"label_set has duplicates: {label_set}; each label must appear once")
+    known = set(label_set)
+    for row, label in enumerate(labels):
+        if label not in known:
+            raise ValueError(f"row {row} has label {label!r}, which is not in label_set {label_set}; fix the row or add the label")
+
+
+def write_labels(out_dir: Path, kind: str, label_set: list[str], config: TrainConfig) -> None:
+    """Record kind, label order and config beside the weights so the dir can be reloaded on its own."""
+    payload = {"kind": kind, "labels": list(label_set), "config": config.as_dict()}
+    (out_dir / LABELS_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def read_meta(model_dir: Path, kind: str) -> dict[str, Any]:
+    """The labels.json payload of a saved model; refuses dirs written by another classifier kind."""
+    path = Path(model_dir) / LABELS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; {model_dir} is not a model dir written by a synth classifier")
+    payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    if payload.get("kind") != kind:
+        found = payload.get("kind")
+        raise ValueError(f"{model_dir} holds a {found!r} model, not {kind!r}; load it with get_classifier({found!r})")
+    return payload
+
+
+def read_labels(model_dir: Path, kind: str) -> list[str]:
+    """The label order a saved model's outputs follow."""
+    return list(read_meta(model_dir, kind)["labels"])

@@ -1,0 +1,52 @@
+"""The registry resolves kinds, and importing the package stays free of torch/transformers/sklearn."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from synth_assets.training import KINDS, Classifier, TrainConfig, get_classifier
+
+
+@pytest.mark.parametrize("kind", ["encoder_classifier", "tfidf_logreg"])
+def test_get_classifier_returns_a_classifier_of_that_kind(kind: str) -> None:
+    classifier = get_classifier(kind)
+    assert isinstance(classifier, Classifier)
+    assert classifier.kind == kind
+
+
+def test_unknown_kind_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError) as err:
+        get_classifier("svm")
+    message = str(err.value)
+    assert "'svm'" in message
+    for kind in KINDS:
+        assert kind in message
+
+
+def test_train_config_as_dict_holds_every_field() -> None:
+    config = TrainConfig(kind="tfidf_logreg", seed=3)
+    assert config.as_dict() == {
+        "kind": "tfidf_logreg",
+        "base_model": "embedded:all-minilm-l6-v2",
+        "epochs": 4,
+        "learning_rate": 5e-5,
+        "batch_size": 16,
+        "max_length": 128,
+        "seed": 3,
+        "weight_decay": 0.01,
+        "warmup_ratio": 0.1,
+    }
+
+
+def test_importing_training_does_not_import_heavy_libraries() -> None:
+    # A fresh interpreter: this test process may already have torch loaded by other tests.
+    code = (
+        "import sys, synth_assets.training, synth_assets.training.encoder_classifier, "
+        "synth_assets.training.tfidf_classifier\n"
+        "print(','.join(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
