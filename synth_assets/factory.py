@@ -34,6 +34,10 @@ def teacher_resource(spec: PipelineSpec) -> TeacherResource:
     return TransformersTeacher(model=t.model, batch_size=t.batch_size, device=t.device)
 
 
+def observe_job_name(pipeline: str) -> str:
+    return f"{pipeline}_observe_seed_files"
+
+
 def default_spec_paths() -> list[Path]:
     """SYNTH_SPECS (os.pathsep-separated) or every example shipped in synth_assets/pipelines/."""
     env = os.environ.get("SYNTH_SPECS")
@@ -57,6 +61,8 @@ def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict
         assets += pipeline_assets(spec, warehouse)
         resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
         jobs.append(define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None))
+        jobs.append(define_asset_job(observe_job_name(spec.name), selection=AssetSelection.assets([spec.name, "seed_files"]),
+                                     description="Hash the seed, pool and eval files so a change makes downstream stale."))
     return Definitions(assets=assets, jobs=jobs, resources=resources)
 
 

@@ -164,7 +164,10 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
 def _source_columns(path: Path, fmt: str) -> list[str]:
     """Column names of a seed file, read cheaply, to fail before compute on a wrong mapping."""
     if fmt == "csv":
-        return pl.read_csv(path, n_rows=0, infer_schema=False, encoding="utf8-lossy").columns
+        import csv
+
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            return next(csv.reader(fh), [])
     if fmt == "parquet":
         return list(pl.read_parquet_schema(path))
     import json

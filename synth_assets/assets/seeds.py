@@ -1,7 +1,9 @@
 """Seed files (observed by content hash) → seeds, eval_set and quarantine tables."""
 
+import warnings
+
 import polars as pl
-from dagster import AssetExecutionContext, AssetOut, DataVersion, MetadataValue, multi_asset, observable_source_asset
+from dagster import AssetExecutionContext, BetaWarning, AssetOut, DataVersion, MetadataValue, multi_asset, observable_source_asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.hashing import file_hash, stable_hash
@@ -17,10 +19,16 @@ def build_seed_assets(b: Build) -> list:
     spec = b.spec
     files = sorted({s.path for s in spec.seeds} | {spec.eval.path})
 
-    @observable_source_asset(key=b.key("seed_files"), group_name=b.group, description=f"Seed, pool and eval files of {spec.name}: {', '.join(files)}")
     def seed_files() -> DataVersion:
         # the content hash, not the mtime: touching or copying a file changes nothing downstream
         return DataVersion(stable_hash(*[file_hash(f) for f in files], length=32))
+
+    with warnings.catch_warnings():  # observable sources are how Dagster versions external files
+        warnings.simplefilter("ignore", BetaWarning)
+        seed_files = observable_source_asset(
+            key=b.key("seed_files"), group_name=b.group,
+            description=f"Seed, pool and eval files of {spec.name} (data version = content hash): {', '.join(files)}",
+        )(seed_files)
 
     @multi_asset(
         outs={

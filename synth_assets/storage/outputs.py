@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import polars as pl
-from dagster import DataVersion, MetadataValue, Output
+from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
 from synth_assets.hashing import frame_hash
 
@@ -32,4 +33,6 @@ def table_output(df: pl.DataFrame, output_name: str = "result", **metadata: Any)
         "preview": MetadataValue.md(preview_markdown(df)),
     }
     md.update(metadata)
-    return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(df)), metadata=md)
+    with warnings.catch_warnings():  # data_version is what the caching contract rests on; it is stable in use
+        warnings.simplefilter("ignore", BetaWarning)
+        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(df)), metadata=md)

@@ -1,4 +1,4 @@
-"""Student classifiers behind one protocol; torch, transformers and sklearn load only when a model trains or predicts."""
+"""Student classifiers behind one protocol; torch, transformers and sklearn load only when one runs."""
 
 from __future__ import annotations
 

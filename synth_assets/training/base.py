@@ -74,7 +74,9 @@ def check_train_inputs(
 ) -> None:
     """Fail before any expensive work, with a message that names the offending row or field."""
     if config.kind != kind:
-        raise ValueError(f"TrainConfig.kind is {config.kind!r} but this classifier is {kind!r}; use get_classifier(config.kind)")
+        raise ValueError(
+            f"TrainConfig.kind is {config.kind!r} but this classifier is {kind!r}; use get_classifier(config.kind)"
+        )
     if len(texts) != len(labels):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up row by row")
     if not texts:
@@ -86,7 +88,9 @@ def check_train_inputs(
     known = set(label_set)
     for row, label in enumerate(labels):
         if label not in known:
-            raise ValueError(f"row {row} has label {label!r}, which is not in label_set {label_set}; fix the row or add the label")
+            raise ValueError(
+                f"row {row} has label {label!r}, which is not in label_set {label_set}; fix the row or add the label"
+            )
 
 
 def write_labels(out_dir: Path, kind: str, label_set: list[str], config: TrainConfig) -> None:

@@ -85,13 +85,15 @@ def class_weights(labels: list[str], label_set: list[str]) -> list[float]:
     return [len(labels) / (present * counts[name]) if counts[name] else 0.0 for name in label_set]
 
 
-def fit(texts: list[str], labels: list[str], label_set: list[str], config: TrainConfig) -> tuple[FittedEncoder, TrainReport]:
+def fit(
+    texts: list[str], labels: list[str], label_set: list[str], config: TrainConfig
+) -> tuple[FittedEncoder, TrainReport]:
     """Fine-tune in memory; split from saving so callers (and tests) can use the model without a reload."""
     # Validate before the heavy imports so a bad row fails in milliseconds, not after loading torch.
     check_train_inputs(texts, labels, label_set, config, KIND)
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from synth_assets.models.embedded import resolve_encoder
 
@@ -113,16 +115,9 @@ def fit(texts: list[str], labels: list[str], label_set: list[str], config: Train
     ).to(device)
     fitted = FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(label_set), max_length=config.max_length)
 
-    # Standard BERT recipe: no weight decay on biases and LayerNorm weights.
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate,
-    )
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    optimizer, scheduler = _optimizer(model, config, total_steps)
     weights = torch.tensor(class_weights(labels, label_set), dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     targets = torch.tensor([label_set.index(label) for label in labels], dtype=torch.long)
@@ -148,11 +143,13 @@ def fit(texts: list[str], labels: list[str], label_set: list[str], config: Train
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            loss_sum += loss.item()
+            value = loss.item()
+            loss_sum += value
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{value:.4f}")
             if step % LOG_EVERY == 0:
-                logger.info("step %d/%d epoch %d loss %.4f lr %.2e", step, total_steps, epoch + 1, loss.item(), scheduler.get_last_lr()[0])
+                lr = scheduler.get_last_lr()[0]
+                logger.info("step %d/%d epoch %d loss %.4f lr %.2e", step, total_steps, epoch + 1, value, lr)
         epoch_loss = loss_sum / steps_per_epoch
         logger.info("epoch %d/%d mean loss %.4f", epoch + 1, config.epochs, epoch_loss)
     bar.close()
@@ -164,6 +161,22 @@ def fit(texts: list[str], labels: list[str], label_set: list[str], config: Train
     return fitted, report
 
 
+def _optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """AdamW with linear warmup then linear decay to zero: the standard BERT fine-tuning recipe."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    # Biases and LayerNorm weights (the 1-d tensors) are not decayed, as in the BERT recipe.
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
+
+
 def load(model_dir: Path) -> FittedEncoder:
     """Reload a dir written by `EncoderClassifier.train` onto the best available device."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -172,7 +185,8 @@ def load(model_dir: Path) -> FittedEncoder:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(_device())
     model.eval()
-    return FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(meta["labels"]), max_length=meta["config"]["max_length"])
+    max_length = int(meta["config"]["max_length"])
+    return FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(meta["labels"]), max_length=max_length)
 
 
 class EncoderClassifier:

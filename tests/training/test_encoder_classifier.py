@@ -37,7 +37,9 @@ def test_label_outside_label_set_is_rejected_by_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fits_the_training_set(trained: tuple[FittedEncoder, TrainReport, Path], sentiment: tuple[list[str], list[str]]) -> None:
+def test_fits_the_training_set(
+    trained: tuple[FittedEncoder, TrainReport, Path], sentiment: tuple[list[str], list[str]]
+) -> None:
     fitted, report, _ = trained
     texts, labels = sentiment
     # An untrained two-way head sits near ln 2; below it means the loss really went down.

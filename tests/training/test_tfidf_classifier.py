@@ -41,7 +41,9 @@ def test_probs_cover_the_label_set_and_sum_to_one(model_dir: Path) -> None:
         assert pred.label == max(pred.probs, key=pred.probs.__getitem__)
 
 
-def test_label_absent_from_training_gets_zero_probability(tmp_path: Path, sentiment: tuple[list[str], list[str]]) -> None:
+def test_label_absent_from_training_gets_zero_probability(
+    tmp_path: Path, sentiment: tuple[list[str], list[str]]
+) -> None:
     texts, labels = sentiment
     label_set = ["negative", "neutral", "positive"]
     classifier = get_classifier("tfidf_logreg")

@@ -1,0 +1,136 @@
+"""`synth`: run pipelines, summarise the warehouse, query it, open the UI. Thin wrappers over Dagster."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from synth_assets.spec import SpecError
+
+SUMMARY_TABLES = ("seeds", "quarantine", "expansions", "filtered", "train_set", "student_checkpoint", "eval_scores")
+
+
+def _specs_and_warehouse(args: argparse.Namespace):
+    from synth_assets.factory import default_spec_paths, default_warehouse
+    from synth_assets.spec import load_spec
+
+    paths = [Path(p) for p in args.spec] if args.spec else default_spec_paths()
+    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    return [load_spec(p) for p in paths], warehouse
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Observe the seed files, then materialise every asset of the selected pipelines."""
+    from dagster import AssetSelection, DagsterInstance, materialize
+
+    from synth_assets.factory import build_definitions, observe_job_name
+    from synth_assets.instance import ensure_dagster_home
+
+    specs, warehouse = _specs_and_warehouse(args)
+    ensure_dagster_home()
+    defs = build_definitions(specs, warehouse)
+    instance = DagsterInstance.get()
+    assets = list(defs.assets)
+    started = time.perf_counter()
+    for spec in specs:
+        defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
+    result = materialize(
+        assets, instance=instance, resources=defs.resources,
+        selection=AssetSelection.groups(*[s.name for s in specs]), raise_on_error=False,
+    )
+    elapsed = time.perf_counter() - started
+    for spec in specs:
+        print_summary(warehouse, spec.name)
+    print(f"\n{'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s. Explore with:")
+    print(f"  duckdb -readonly {warehouse / 'synth.duckdb'}   (or: synth query \"select * from {specs[0].name}.eval_scores\")")
+    return 0 if result.success else 1
+
+
+def print_summary(warehouse: Path, pipeline: str) -> None:
+    """Row counts per stage and the eval table, read from Parquet (the source of truth)."""
+    import polars as pl
+
+    base = warehouse / pipeline
+    print(f"\n== {pipeline} ({base})")
+    for table in SUMMARY_TABLES:
+        path = base / f"{table}.parquet"
+        print(f"  {table:<20} {pl.read_parquet(path).height if path.exists() else '-':>8} rows")
+    scores = base / "eval_scores.parquet"
+    if scores.exists():
+        df = pl.read_parquet(scores).pivot(on="metric", index="model", values="value")
+        with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3):
+            print(df)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    specs, warehouse = _specs_and_warehouse(args)
+    for spec in specs:
+        print_summary(warehouse, spec.name)
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from synth_assets.factory import default_warehouse
+    from synth_assets.storage.catalog import refresh_catalog
+
+    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    return 0 if refresh_catalog(warehouse) else 1
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """Read-only SQL over the catalog; never blocks or breaks a running pipeline."""
+    import duckdb
+
+    from synth_assets.factory import default_warehouse
+
+    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    with duckdb.connect(str(warehouse / "synth.duckdb"), read_only=True) as con:
+        print(con.sql(args.sql))
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """`dagster dev` on the same definitions and instance as the CLI."""
+    from synth_assets.instance import ensure_dagster_home
+
+    ensure_dagster_home()
+    root = Path(__file__).resolve().parents[1]
+    target = root / "definitions.py"
+    cmd = [sys.executable, "-m", "dagster", "dev", "-f", str(target), "-h", args.host, "-p", str(args.port)]
+    os.execv(sys.executable, cmd)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="synth", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, helptext in (
+        ("run", cmd_run, "materialise every asset of the pipeline(s)"),
+        ("summary", cmd_summary, "row counts per stage and eval scores"),
+        ("catalog", cmd_catalog, "re-create the DuckDB views over the warehouse"),
+        ("query", cmd_query, "run read-only SQL against warehouse/synth.duckdb"),
+        ("ui", cmd_ui, "open the Dagster UI (dagster dev) on these pipelines"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.set_defaults(fn=fn)
+        p.add_argument("--warehouse", help="warehouse folder (default: $SYNTH_WAREHOUSE or ./warehouse)")
+        if name in ("run", "summary"):
+            p.add_argument("--spec", action="append", help="pipeline spec YAML (repeatable; default: shipped examples)")
+        if name == "query":
+            p.add_argument("sql")
+        if name == "ui":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

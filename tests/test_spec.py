@@ -1,0 +1,82 @@
+"""A bad spec fails at load, before any compute, with a message naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, write_spec
+from synth_assets.spec import SpecError, load_spec
+
+
+def _error(tmp_path: Path, **overrides) -> str:
+    with pytest.raises(SpecError) as info:
+        load_spec(write_spec(tmp_path, **overrides))
+    return str(info.value)
+
+
+def test_valid_spec_resolves_paths(spec_path: Path) -> None:
+    spec = load_spec(spec_path)
+    assert spec.name == "tiny"
+    assert Path(spec.seeds[0].path).is_absolute() and spec.seeds[0].format == "csv"
+    assert spec.word_for("great") == "yes" and spec.word_for("other") == "no"
+
+
+def test_unknown_field_is_named(tmp_path: Path) -> None:
+    msg = _error(tmp_path, teacher={"backend": "fake", "model": "fake", "batchsize": 4})
+    assert "teacher.batchsize" in msg and "Extra inputs are not permitted" in msg
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    msg = _error(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": "lots"})
+    assert "teacher.batch_size" in msg
+
+
+def test_out_of_range_value_is_named(tmp_path: Path) -> None:
+    assert "teacher.batch_size" in _error(tmp_path, teacher={"backend": "fake", "batch_size": 0})
+
+
+def test_unknown_strategy_lists_choices(tmp_path: Path) -> None:
+    msg = _error(tmp_path, strategies=[{"name": "paraphrase"}])
+    assert "strategies.0.name" in msg and "unknown strategy 'paraphrase'" in msg and "rephrase" in msg
+
+
+def test_unknown_backend_is_named(tmp_path: Path) -> None:
+    assert "teacher.backend" in _error(tmp_path, teacher={"backend": "gpt"})
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    msg = _error(tmp_path, eval={"path": "nope.csv", "input": "review", "target": "score"})
+    assert "eval.path" in msg and "file not found" in msg
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    msg = _error(tmp_path, seeds=[{"path": str(DATA / "seeds.csv"), "input": "text", "target": "score"}])
+    assert "seeds.0.input" in msg and "'text'" in msg and "review" in msg
+
+
+def test_label_words_must_match_labels(tmp_path: Path) -> None:
+    assert "label_words" in _error(tmp_path, label_words={"positive": "yes"})
+
+
+def test_needs_labelled_seeds(tmp_path: Path) -> None:
+    assert "seeds" in _error(tmp_path, seeds=[{"path": str(DATA / "pool.csv"), "input": "review"}])
+
+
+def test_bad_name_and_yaml(tmp_path: Path) -> None:
+    assert "name" in _error(tmp_path, name="My Pipeline!")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="must be a mapping"):
+        load_spec(bad)
+
+
+def test_shipped_examples_load() -> None:
+    from synth_assets.factory import default_spec_paths
+
+    specs = [load_spec(p) for p in default_spec_paths()]
+    assert "sentiment" in {s.name for s in specs}
