@@ -1,0 +1,64 @@
+"""The teacher cache stores successes only, finds them by key, and survives compaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+from synth_assets.inference.cache import TeacherCache, TeacherCall
+from synth_assets.inference.fake_backend import FakeBackend
+from synth_assets.inference.runner import run_calls
+from synth_assets.storage.catalog import refresh_catalog
+
+
+def _call(text: str, temperature: float = 0.0, model: str = "m") -> TeacherCall:
+    req = GenerationRequest(messages=(("user", text),), params=SamplingParams(temperature=temperature))
+    return TeacherCall(req.cache_key(model, "s", "1"), req, "s", "1")
+
+
+def test_key_changes_with_everything_that_changes_output() -> None:
+    base = _call("hello").key
+    assert _call("hello").key == base
+    assert _call("hello!").key != base
+    assert _call("hello", temperature=0.5).key != base
+    assert _call("hello", model="other").key != base
+    req = GenerationRequest(messages=(("user", "hello"),))
+    assert req.cache_key("m", "s", "2") != base and req.cache_key("m", "t", "1") != base
+
+
+def test_only_successes_are_cached(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls = [_call("a"), _call("b")]
+    stored = cache.append("m", calls, [GenerationResult(text="A", tokens_out=1), GenerationResult(text=None, error="boom")])
+    assert stored == 1
+    hits = cache.lookup([c.key for c in calls])
+    assert set(hits) == {calls[0].key} and hits[calls[0].key].text == "A"
+
+
+def test_runner_dedupes_and_resumes(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    backend = FakeBackend(call_log=str(log), fail_marker="bad")
+    cache = TeacherCache(tmp_path)
+    calls = [_call(f"row {i}") for i in range(10)] + [_call("row 0"), _call("bad row")]
+    out, stats = run_calls(calls, backend, cache, batch_size=3)
+    assert stats.unique == 11 and stats.calls == 11 and stats.errors == 1
+    assert len(log.read_text().splitlines()) == 11
+    out2, stats2 = run_calls(calls, backend, cache, batch_size=3)
+    # everything but the failed call comes from the cache; the failure is retried
+    assert stats2.cache_hits == 10 and stats2.calls == 1
+    assert all(out2[c.key][0].text == out[c.key][0].text for c in calls[:10])
+
+
+def test_compaction_keeps_every_row_and_the_view(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls = [_call(f"q{i}") for i in range(6)]
+    for c in calls:
+        cache.append("m", [c], [GenerationResult(text=c.key[:4])])
+    cache.compact(min_shards=3)
+    assert len(list(cache.dir.glob("*.parquet"))) == 1
+    assert {k: r.text for k, r in cache.lookup([c.key for c in calls]).items()} == {c.key: c.key[:4] for c in calls}
+    assert refresh_catalog(tmp_path)
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from teacher_cache").fetchone()[0] == 6

@@ -1,0 +1,110 @@
+"""The transformers backend on the real embedded SmolLM2: batching, order, scoring and per-row errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from synth_assets.inference.base import GenerationRequest, SamplingParams, TeacherBackend
+from synth_assets.inference.transformers_backend import TransformersBackend
+
+MODEL = "embedded:smollm2-135m-instruct"
+
+
+def ask(question: str, max_new_tokens: int = 8, **params: object) -> GenerationRequest:
+    return GenerationRequest(messages=(("user", question),),
+                             params=SamplingParams(max_new_tokens=max_new_tokens, **params))  # type: ignore[arg-type]
+
+
+def choose(question: str, choices: tuple[str, ...]) -> GenerationRequest:
+    return GenerationRequest(messages=(("user", question),), choices=choices)
+
+
+@pytest.fixture(scope="module")
+def backend() -> TransformersBackend:
+    """One loaded model for the whole file: loading dominates a test otherwise."""
+    b = TransformersBackend(MODEL, batch_size=8)
+    b.load()
+    return b
+
+
+def test_import_does_not_import_torch() -> None:
+    code = "import sys, synth_assets.inference.transformers_backend; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_generates_text_with_token_counts(backend: TransformersBackend) -> None:
+    assert isinstance(backend, TeacherBackend)
+    assert backend.model_id.startswith(MODEL + "@") and backend.model_id == TransformersBackend(MODEL).model_id
+    out = backend.generate([ask("What is the capital of France?", 12)])
+    assert out[0].ok and out[0].text and "Paris" in out[0].text
+    assert out[0].tokens_in > 10 and 0 < out[0].tokens_out <= 12 and out[0].latency_ms > 0
+
+
+@pytest.mark.slow
+def test_greedy_and_seeded_sampling_repeat(backend: TransformersBackend) -> None:
+    requests = [ask("Name a fruit."), ask("Name a colour."),
+                ask("Tell me a story.", temperature=0.9, seed=7), ask("Write a poem.", temperature=0.9, seed=7)]
+    first, second = backend.generate(requests), backend.generate(requests)
+    assert [r.text for r in first] == [r.text for r in second]
+    assert all(r.ok and r.text for r in first)
+
+
+@pytest.mark.slow
+def test_mixed_lengths_keep_order_and_match_running_alone(backend: TransformersBackend) -> None:
+    # Left padding of the short prompts is where a batching bug would show: their text would change.
+    requests = [ask("Hi!"), ask("Summarise this: " + "the quick brown fox jumps over the lazy dog. " * 30),
+                ask("What is 2 + 3?"), ask("Describe the city of Rome in " + "great " * 40 + "detail.")]
+    batched = backend.generate(requests)
+    alone = [backend.generate([r])[0] for r in requests]
+    assert [r.text for r in batched] == [r.text for r in alone]
+    assert [r.tokens_in for r in batched] == [r.tokens_in for r in alone]
+    assert batched[1].tokens_in > 100 > batched[0].tokens_in
+
+
+@pytest.mark.slow
+def test_choice_scoring_ranks_known_facts(backend: TransformersBackend) -> None:
+    # SmolLM2-135M (from a Q4 GGUF) is at chance on yes/no questions: it prefers "No" for "Is fire hot?"
+    # and "yes" for "Is ice hot?" alike. It does rank short factual answers, by a wide margin.
+    requests = [choose("What is the capital of France?", ("London", "Paris")),
+                choose("What color is the sky on a clear day? Answer with one word.", ("green", "blue")),
+                ask("Hi!")]
+    capital, sky, plain = backend.generate(requests)
+    for row in (capital, sky):
+        assert row.ok and row.choice_logprobs is not None and row.tokens_in > 0 and row.tokens_out == 0
+        assert all(math.isfinite(v) and v < 0 for v in row.choice_logprobs.values())
+        assert row.text == max(row.choice_logprobs, key=row.choice_logprobs.__getitem__)
+    assert capital.text == "Paris" and capital.choice_logprobs["Paris"] > capital.choice_logprobs["London"] + 3
+    assert sky.text == "blue"
+    assert plain.ok and plain.choice_logprobs is None
+    # Batched (left-padded) scores equal the scores of a row run alone.
+    assert backend.generate([requests[0]])[0].choice_logprobs == pytest.approx(capital.choice_logprobs, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_too_long_prompt_is_an_error_row(backend: TransformersBackend) -> None:
+    huge = "word " * 20_000
+    out = backend.generate([ask("Name a fruit."), ask(huge), choose(huge, ("a", "b")), choose("Is it?", ("yes", "no"))])
+    assert [r.ok for r in out] == [True, False, False, True]
+    assert out[1].text is None and "PromptTooLongError" in (out[1].error or "") and "8192" in (out[1].error or "")
+    assert out[0].text and out[3].text in ("yes", "no")
+
+
+@pytest.mark.slow
+def test_empty_choices_and_empty_batch(backend: TransformersBackend) -> None:
+    assert backend.generate([]) == []
+    out = backend.generate([choose("Pick one.", ()), choose("Pick one.", ("", "x"))])
+    assert all(not r.ok and r.text is None for r in out)
+
+
+@pytest.mark.slow
+def test_stop_strings_truncate(backend: TransformersBackend) -> None:
+    question = "Count from 1 to 10, one number per line."
+    full, stopped = backend.generate([ask(question, 40), ask(question, 40, stop=("5",))])
+    assert full.text and "5" in full.text
+    assert stopped.text == full.text[:full.text.index("5")]
+    assert stopped.tokens_out < full.tokens_out
