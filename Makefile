@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-all ui clean
+.PHONY: install demo test test-fast ui clean
 
 $(BIN)/synth: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,10 +23,10 @@ demo: install
 	$(BIN)/synth run --spec synth_assets/pipelines/sentiment.yaml
 
 test: install
-	$(BIN)/pytest -q -m "not slow"
-
-test-all: install
 	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 ui: install
 	$(BIN)/synth ui
