@@ -22,11 +22,20 @@ def _specs_and_warehouse(args: argparse.Namespace):
     return [load_spec(p) for p in paths], warehouse
 
 
+def _observe_and_states(defs, specs, instance):
+    from synth_assets.factory import observe_job_name
+    from synth_assets.staleness import asset_states
+
+    for spec in specs:  # hash the seed files first, so a changed file shows up as stale data
+        defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
+    return [s for spec in specs for s in asset_states(defs, instance, group=spec.name)]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Observe the seed files, then materialise every asset of the selected pipelines."""
+    """Materialise every asset of the pipelines, or with --stale only what changed upstream data made stale."""
     from dagster import AssetSelection, DagsterInstance, materialize
 
-    from synth_assets.factory import build_definitions, observe_job_name
+    from synth_assets.factory import build_definitions
     from synth_assets.instance import ensure_dagster_home
 
     specs, warehouse = _specs_and_warehouse(args)
@@ -35,18 +44,53 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = DagsterInstance.get()
     assets = list(defs.assets)
     started = time.perf_counter()
-    for spec in specs:
-        defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
-    result = materialize(
-        assets, instance=instance, resources=defs.resources,
-        selection=AssetSelection.groups(*[s.name for s in specs]), raise_on_error=False,
-    )
+    ok, materialised = True, 0
+    states = _observe_and_states(defs, specs, instance)
+    if not args.stale:
+        result = materialize(assets, instance=instance, resources=defs.resources,
+                             selection=AssetSelection.groups(*[s.name for s in specs]), raise_on_error=False)
+        ok, materialised = result.success, len(states)
+    else:
+        # Staleness propagates one step at a time: a rerun asset whose content did not change
+        # (same data version) leaves its children fresh, so re-check after every wave.
+        for _ in range(len(states) + 1):
+            todo = [s.key for s in states if s.needs_run]
+            if not todo:
+                break
+            print("materialising stale: " + ", ".join(k.to_user_string() for k in todo))
+            result = materialize(assets, instance=instance, resources=defs.resources,
+                                 selection=AssetSelection.assets(*todo), raise_on_error=False)
+            materialised += len(todo)
+            if not (ok := result.success):
+                break
+            states = _observe_and_states(defs, specs, instance)
+        if materialised == 0:
+            print("nothing is stale")
     elapsed = time.perf_counter() - started
     for spec in specs:
         print_summary(warehouse, spec.name)
-    print(f"\n{'succeeded' if result.success else 'FAILED'} in {elapsed:.0f} s. Explore with:")
+    print(f"\n{'succeeded' if ok else 'FAILED'}: {materialised} asset materialisations in {elapsed:.0f} s. Explore with:")
     print(f"  duckdb -readonly {warehouse / 'synth.duckdb'}   (or: synth query \"select * from {specs[0].name}.eval_scores\")")
-    return 0 if result.success else 1
+    return 0 if ok else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Which assets are stale and the upstream change that made them so."""
+    from dagster import DagsterInstance
+
+    from synth_assets.factory import build_definitions
+    from synth_assets.instance import ensure_dagster_home
+
+    specs, warehouse = _specs_and_warehouse(args)
+    ensure_dagster_home()
+    defs = build_definitions(specs, warehouse)
+    states = _observe_and_states(defs, specs, DagsterInstance.get())
+    for state in states:
+        print(f"{state.key.to_user_string():<32} {state.status}")
+        for cause in state.causes:
+            print(f"    because {cause}")
+    print(f"\n{sum(s.needs_run for s in states)} of {len(states)} assets need a run (synth run --stale)")
+    return 0
 
 
 def print_summary(warehouse: Path, pipeline: str) -> None:
@@ -109,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, fn, helptext in (
         ("run", cmd_run, "materialise every asset of the pipeline(s)"),
+        ("status", cmd_status, "which assets are stale, and why"),
         ("summary", cmd_summary, "row counts per stage and eval scores"),
         ("catalog", cmd_catalog, "re-create the DuckDB views over the warehouse"),
         ("query", cmd_query, "run read-only SQL against warehouse/synth.duckdb"),
@@ -117,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=helptext)
         p.set_defaults(fn=fn)
         p.add_argument("--warehouse", help="warehouse folder (default: $SYNTH_WAREHOUSE or ./warehouse)")
-        if name in ("run", "summary"):
+        if name in ("run", "summary", "status"):
             p.add_argument("--spec", action="append", help="pipeline spec YAML (repeatable; default: shipped examples)")
+        if name == "run":
+            p.add_argument("--stale", action="store_true", help="only what is stale or missing (repeats until nothing is)")
         if name == "query":
             p.add_argument("sql")
         if name == "ui":

@@ -1,0 +1,54 @@
+"""Which assets are stale and why, from Dagster's own data-version bookkeeping (what the UI shows).
+
+Dagster computes staleness for its UI and for `RunRequest(stale_assets_only=True)`, but exposes
+no public function for it; this module is the one place that reaches into that machinery, so a
+Dagster upgrade has one file to fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetKey, DagsterInstance, Definitions
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._time import get_current_datetime
+
+
+@dataclass(frozen=True)
+class AssetState:
+    """One asset's status ('fresh', 'stale', 'missing') and the root causes when stale."""
+
+    key: AssetKey
+    status: str
+    causes: tuple[str, ...]
+
+    @property
+    def needs_run(self) -> bool:
+        return self.status != "fresh"
+
+
+def asset_states(defs: Definitions, instance: DagsterInstance, group: str | None = None) -> list[AssetState]:
+    """Status of every materialisable asset (of one group), in topological order."""
+    graph = defs.resolve_asset_graph()
+    view = AssetGraphView(
+        temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
+        instance=instance,
+        asset_graph=graph,
+    )
+    resolver = CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
+    states = []
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        if not node.is_materializable or (group and node.group_name != group):
+            continue
+        status = resolver.get_status(key)
+        causes = ()
+        if status == StaleStatus.STALE:
+            causes = tuple(
+                f"{c.key.asset_key.to_user_string()}: {c.reason}"
+                + (f" ({c.dependency.asset_key.to_user_string()})" if c.dependency else "")
+                for c in resolver.get_stale_root_causes(key)
+            )
+        states.append(AssetState(key, status.value.lower(), causes))
+    return states

@@ -1,0 +1,43 @@
+"""The whole graph on the embedded models: SmolLM2 teacher, MiniLM student, tiny real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from conftest import write_spec
+from synth_assets.factory import build_definitions, observe_job_name
+from synth_assets.spec import load_spec
+
+
+@pytest.mark.slow
+def test_end_to_end_with_embedded_models(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(
+        tmp_path,
+        teacher={"backend": "transformers", "model": "embedded:smollm2-135m-instruct", "batch_size": 8, "max_new_tokens": 40},
+        strategies=[{"name": "label"}, {"name": "rephrase", "samples": 1}],
+        student={"kind": "encoder_classifier", "epochs": 2, "max_length": 64, "learning_rate": 1e-4},
+    ))
+    warehouse = tmp_path / "warehouse"
+    defs = build_definitions([spec], warehouse)
+    instance = DagsterInstance.ephemeral()
+    defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
+    result = materialize(list(defs.assets), instance=instance, resources=defs.resources, selection=AssetSelection.groups(spec.name))
+    assert result.success
+
+    exp = pl.read_parquet(warehouse / "tiny" / "expansions.parquet")
+    labels = exp.filter(pl.col("strategy") == "label")
+    assert labels["error"].null_count() == labels.height
+    assert labels["target"].is_in(["great", "other"]).all() and labels["confidence"].min() >= 0
+    assert exp["teacher_model"][0].startswith("embedded:smollm2-135m-instruct@")
+    rephrased = exp.filter((pl.col("strategy") == "rephrase") & pl.col("error").is_null())
+    assert rephrased.height >= 6 and (rephrased["tokens_out"] > 0).all()
+
+    ckpt = pl.read_parquet(warehouse / "tiny" / "student_checkpoint.parquet")
+    assert set(ckpt["variant"]) == {"seeds_only", "synthetic"}
+    assert all(Path(p).is_dir() for p in ckpt["path"])
+    scores = pl.read_parquet(warehouse / "tiny" / "eval_scores.parquet")
+    assert scores.filter(pl.col("model") == "student_synthetic").height == 2
