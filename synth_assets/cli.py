@@ -22,50 +22,23 @@ def _specs_and_warehouse(args: argparse.Namespace):
     return [load_spec(p) for p in paths], warehouse
 
 
-def _observe_and_states(defs, specs, instance):
-    from synth_assets.factory import observe_job_name
-    from synth_assets.staleness import asset_states
-
-    for spec in specs:  # hash the seed files first, so a changed file shows up as stale data
-        defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
-    return [s for spec in specs for s in asset_states(defs, instance, group=spec.name)]
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialise every asset of the pipelines, or with --stale only what changed upstream data made stale."""
-    from dagster import AssetSelection, DagsterInstance, materialize
+    from dagster import DagsterInstance
 
     from synth_assets.factory import build_definitions
     from synth_assets.instance import ensure_dagster_home
+    from synth_assets.runs import materialize_all, materialize_stale
 
     specs, warehouse = _specs_and_warehouse(args)
     ensure_dagster_home()
     defs = build_definitions(specs, warehouse)
-    instance = DagsterInstance.get()
-    assets = list(defs.assets)
     started = time.perf_counter()
-    ok, materialised = True, 0
-    states = _observe_and_states(defs, specs, instance)
-    if not args.stale:
-        result = materialize(assets, instance=instance, resources=defs.resources,
-                             selection=AssetSelection.groups(*[s.name for s in specs]), raise_on_error=False)
-        ok, materialised = result.success, len(states)
-    else:
-        # Staleness propagates one step at a time: a rerun asset whose content did not change
-        # (same data version) leaves its children fresh, so re-check after every wave.
-        for _ in range(len(states) + 1):
-            todo = [s.key for s in states if s.needs_run]
-            if not todo:
-                break
-            print("materialising stale: " + ", ".join(k.to_user_string() for k in todo))
-            result = materialize(assets, instance=instance, resources=defs.resources,
-                                 selection=AssetSelection.assets(*todo), raise_on_error=False)
-            materialised += len(todo)
-            if not (ok := result.success):
-                break
-            states = _observe_and_states(defs, specs, instance)
-        if materialised == 0:
-            print("nothing is stale")
+    run = materialize_stale if args.stale else materialize_all
+    outcome = run(defs, [s.name for s in specs], DagsterInstance.get())
+    ok, materialised = outcome.success, outcome.materialised
+    if args.stale and materialised == 0:
+        print("nothing is stale")
     elapsed = time.perf_counter() - started
     for spec in specs:
         print_summary(warehouse, spec.name)
@@ -80,11 +53,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from synth_assets.factory import build_definitions
     from synth_assets.instance import ensure_dagster_home
+    from synth_assets.runs import observe_and_states
 
     specs, warehouse = _specs_and_warehouse(args)
     ensure_dagster_home()
     defs = build_definitions(specs, warehouse)
-    states = _observe_and_states(defs, specs, DagsterInstance.get())
+    states = observe_and_states(defs, [s.name for s in specs], DagsterInstance.get())
     for state in states:
         print(f"{state.key.to_user_string():<32} {state.status}")
         for cause in state.causes:

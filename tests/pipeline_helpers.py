@@ -1,27 +1,30 @@
-"""Materialise a whole pipeline in a temp warehouse, as the CLI and the UI do."""
+"""Materialise a whole pipeline in a temp warehouse, through the same functions the CLI uses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from synth_assets.factory import build_definitions, observe_job_name
+from synth_assets.factory import build_definitions
 from synth_assets.inference.resources import FakeTeacher
+from synth_assets.runs import RunOutcome, materialize_all, materialize_stale
 from synth_assets.spec import PipelineSpec
 
 
-def run_pipeline(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None,
-                 instance: DagsterInstance | None = None):
-    """Observe seed files then materialise every asset, with a fake teacher that logs its calls."""
+def fake_definitions(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None):
     teacher = FakeTeacher(model=spec.teacher.model, batch_size=spec.teacher.batch_size,
                           call_log=str(call_log) if call_log else None, fail_marker=fail_marker)
-    defs = build_definitions([spec], warehouse, teachers={spec.name: teacher})
-    instance = instance or DagsterInstance.get()
-    defs.resolve_job_def(observe_job_name(spec.name)).execute_in_process(instance=instance)
-    return materialize(list(defs.assets), instance=instance, resources=defs.resources,
-                       selection=AssetSelection.groups(spec.name))
+    return build_definitions([spec], warehouse, teachers={spec.name: teacher})
+
+
+def run_pipeline(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None,
+                 instance: DagsterInstance | None = None, stale_only: bool = False) -> RunOutcome:
+    """Observe seed files then materialise every asset (or only stale ones), with a call-logging fake teacher."""
+    defs = fake_definitions(spec, warehouse, call_log, fail_marker)
+    run = materialize_stale if stale_only else materialize_all
+    return run(defs, [spec.name], instance or DagsterInstance.get(), **({"log": lambda _m: None} if stale_only else {}))
 
 
 def table(warehouse: Path, spec: PipelineSpec, name: str) -> pl.DataFrame:

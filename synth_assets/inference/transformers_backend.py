@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +138,11 @@ class TransformersBackend:
         if not prompt_ids:
             raise ValueError("the rendered prompt is empty")
         if request.choices is None:
-            extra, what = request.params.max_new_tokens, f"max_new_tokens={request.params.max_new_tokens}"
+            params = request.params
+            if params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1:
+                raise ValueError(f"sampling params {params.as_dict()} are invalid: "
+                                 "need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
+            extra, what = params.max_new_tokens, f"max_new_tokens={params.max_new_tokens}"
             choice_ids = None
         else:
             if not request.choices:
@@ -165,7 +170,7 @@ class TransformersBackend:
                     outcomes = [_failed(exc)]
                 else:
                     # Out of memory or one poisonous row: alone, only the rows that truly fail get errors.
-                    self._free_memory()
+                    _free_gpu_memory()
                     outcomes = []
                     for row in chunk:
                         try:
@@ -244,12 +249,6 @@ class TransformersBackend:
             results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
         return results
 
-    def _free_memory(self) -> None:
-        """Release cached GPU blocks after a failed batch so the row-by-row retry has room."""
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
 
 
 def _timed(run: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]) -> list[GenerationResult]:
@@ -260,6 +259,13 @@ def _timed(run: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]
     for outcome in outcomes:
         outcome.latency_ms = share
     return outcomes
+
+
+def _free_gpu_memory() -> None:
+    """Release cached GPU blocks after a failed batch so the row-by-row retry has room."""
+    torch = sys.modules.get("torch")  # never import it here: without torch loaded there is nothing to free
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _failed(exc: BaseException) -> GenerationResult:
