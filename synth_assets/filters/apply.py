@@ -40,7 +40,10 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     eligible = eligible & pl.col("confident").fill_null(True)
     if spec.filters.exact_dedup:
         candidates = df.filter(eligible)
-        dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, seeds).alias("dup_of"))
+        # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
+        dups = candidates.select("row_id").with_columns(
+            exact_duplicates(candidates, seeds.filter(pl.col("target").is_not_null())).alias("dup_of")
+        )
         df = df.join(dups, on="row_id", how="left")
     else:
         df = df.with_columns(pl.lit(None, pl.String).alias("dup_of"))

@@ -70,4 +70,7 @@ def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec) -> Confidenc
     if best_k == 0:
         return ConfidenceReport(None, n, accuracy, None, 0)
     precision = sum(correct[:best_k]) / best_k
-    return ConfidenceReport(conf[best_k - 1], n, accuracy, precision, best_k)
+    # when even the least confident seed keeps precision high enough, nothing marks a margin below
+    # which the teacher fails: accept every label rather than cut at an arbitrary lowest sample
+    threshold = 0.0 if best_k == n else conf[best_k - 1]
+    return ConfidenceReport(threshold, n, accuracy, precision, best_k)

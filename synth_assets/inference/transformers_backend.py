@@ -228,6 +228,8 @@ class TransformersBackend:
 
         model = self._model
         assert model is not None
+        if all(len(c) == 1 for r in rows for c in r.choice_ids or []):
+            return self._score_single_tokens(rows)
         seqs = [r.prompt_ids + c for r in rows for c in r.choice_ids or []]
         lengths = [len(c) for r in rows for c in r.choice_ids or []]
         ids, mask = self._left_pad(seqs)
@@ -249,6 +251,24 @@ class TransformersBackend:
             results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
         return results
 
+
+    def _score_single_tokens(self, rows: list[_Row]) -> list[GenerationResult]:
+        """When every choice is one token, one forward pass per prompt scores all of them at once."""
+        import torch
+
+        assert self._model is not None
+        ids, mask = self._left_pad([r.prompt_ids for r in rows])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self._model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+            logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
+        results = []
+        for i, row in enumerate(rows):
+            choices = row.request.choices or ()
+            scores = {c: float(logprobs[i, ids_[0]]) for c, ids_ in zip(choices, row.choice_ids or [])}
+            best = max(choices, key=lambda c: scores[c])
+            results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
+        return results
 
 
 def _timed(run: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]) -> list[GenerationResult]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -19,6 +20,38 @@ from synth_assets.spec import SourceSpec
 csv.field_size_limit(1 << 30)
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _clean_text(value: str) -> tuple[str, bool]:
+    """Text with undecodable bytes replaced by U+FFFD, and whether there were any.
+
+    Files are read with `surrogateescape`, so invalid UTF-8 bytes show up as lone surrogates and
+    can be told apart from a genuine U+FFFD character that a valid file may contain.
+    """
+    if not _UNDECODABLE.search(value):
+        return value, False
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), True
+
+
+def _clean_row(values: list[str] | dict[str, Any]) -> tuple[Any, bool]:
+    bad = False
+    if isinstance(values, list):
+        out = []
+        for v in values:
+            v, b = _clean_text(v)
+            out.append(v)
+            bad |= b
+        return out, bad
+    cleaned = {}
+    for k, v in values.items():
+        if isinstance(v, str):
+            v, b = _clean_text(v)
+            bad |= b
+        cleaned[k] = v
+    return cleaned, bad
+
+
 @dataclass
 class RawRow:
     """One record as found in the file; `problem` is set when it could not even be parsed."""
@@ -31,11 +64,12 @@ class RawRow:
 
 def _csv_rows(path: Path) -> Iterator[RawRow]:
     with open(path, "rb") as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+        text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(text)
         header = next(reader, None)
         if header is None:
             return
+        header = _clean_row(header)[0]
         idx = 0
         while True:
             try:
@@ -46,8 +80,11 @@ def _csv_rows(path: Path) -> Iterator[RawRow]:
                 yield RawRow(idx, None, "", f"unparseable CSV record: {exc}")
                 idx += 1
                 continue
+            fields, undecodable = _clean_row(fields)
             raw = canonical_json(fields)
-            if not any(f.strip() for f in fields):
+            if undecodable:
+                yield RawRow(idx, None, raw, "invalid UTF-8 bytes")
+            elif not any(f.strip() for f in fields):
                 yield RawRow(idx, None, raw, "empty row")
             elif len(fields) != len(header):
                 yield RawRow(idx, None, raw, f"expected {len(header)} fields, found {len(fields)}")
@@ -57,9 +94,12 @@ def _csv_rows(path: Path) -> Iterator[RawRow]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[RawRow]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for idx, line in enumerate(fh):
-            raw = line.rstrip("\n")
+            raw, undecodable = _clean_text(line.rstrip("\n"))
+            if undecodable:
+                yield RawRow(idx, None, raw, "invalid UTF-8 bytes")
+                continue
             if not raw.strip():
                 yield RawRow(idx, None, raw, "empty row")
                 continue

@@ -45,8 +45,6 @@ def _as_text(value: Any) -> str | None:
 def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str | None) -> str | None:
     if text is None or not text.strip():
         return f"empty input (column {src.input!r})"
-    if "\ufffd" in text or (target and "\ufffd" in target):
-        return "invalid UTF-8 bytes"
     if len(text) > spec.max_input_chars:
         return f"input longer than max_input_chars={spec.max_input_chars} ({len(text)} chars)"
     if src.target is not None:

@@ -49,7 +49,7 @@ class FittedEncoder:
         self.model.eval()
         # Sorting by length keeps similar lengths in a batch, so dynamic padding wastes little compute.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[Prediction | None] = [None] * len(texts)
+        results: dict[int, Prediction] = {}
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
@@ -57,8 +57,8 @@ class FittedEncoder:
                 probs = torch.softmax(self.model(**batch).logits.float(), dim=-1).cpu().tolist()
                 for i, row in zip(idx, probs):
                     named = dict(zip(self.label_set, row))
-                    out[i] = Prediction(label=max(named, key=named.__getitem__), probs=named)
-        return out  # type: ignore[return-value]
+                    results[i] = Prediction(label=max(named, key=named.__getitem__), probs=named)
+        return [results[i] for i in range(len(texts))]
 
     def save(self, out_dir: Path, config: TrainConfig) -> None:
         """Write weights, tokenizer and labels.json so the dir reloads with nothing else at hand."""

@@ -110,3 +110,15 @@ def test_teacher_errors_become_rows_not_crashes(tmp_path: Path) -> None:
     assert failed.height > 0 and failed["error"].str.contains("injected failure").all()
     filtered = table(warehouse, spec, "filtered")
     assert filtered.filter(pl.col("row_id").is_in(failed["row_id"].implode()))["reject_reason"].str.starts_with("teacher_error").all()
+
+
+def test_confident_pool_labels_become_training_rows(tmp_path: Path) -> None:
+    # with no precision bar every teacher label of the unlabelled pool is accepted, none as a "duplicate"
+    spec = load_spec(write_spec(tmp_path, filters={"confidence": {"min_precision": 0.0, "min_support": 1}}))
+    warehouse = tmp_path / "warehouse"
+    assert run_pipeline(spec, warehouse).success
+    filtered = table(warehouse, spec, "filtered")
+    pool_labels = filtered.filter((pl.col("strategy") == "label") & pl.col("teacher_correct").is_null())
+    assert pool_labels.height == 16 and pool_labels["accepted"].all()
+    train = table(warehouse, spec, "train_set")
+    assert train.filter(pl.col("strategy") == "label").height == 16

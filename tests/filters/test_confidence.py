@@ -53,3 +53,10 @@ def test_calibration_removes_the_label_prior(tmp_path: Path) -> None:
     assert [round(c, 6) for c in out["confidence"]] == [0.5, 0.5]
     raw = recalibrate(df, load_spec(write_spec(tmp_path, filters={"confidence": {"calibrate": False}})))
     assert raw["target"].to_list() == ["great", "great"]
+
+
+def test_teacher_good_everywhere_keeps_every_label(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, min_precision=0.5)
+    cal = pl.DataFrame({"confidence": [3.0, 2.0, 1.0, 0.5], "correct": [True, True, False, True]})
+    report = choose_threshold(cal, spec)
+    assert report.threshold == 0.0 and report.support_above_threshold == 4

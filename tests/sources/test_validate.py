@@ -81,3 +81,12 @@ def test_parquet_source_and_stable_ids(tmp_path: Path) -> None:
     again = split_sources(spec, list(spec.seeds), "seed_id")
     assert [r["seed_id"] for r in first.rows] == [r["seed_id"] for r in again.rows]
     assert len(first.rows) == 2 and first.quarantine[0]["source_row"] == 1
+
+
+def test_genuine_replacement_character_is_not_invalid_utf8(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.csv"
+    seeds.write_bytes("review,score\nThe label said caf\ufffd but it was fine,great\n".encode("utf-8") + b"caf\xe9 au lait,great\n")
+    spec = load_spec(write_spec(tmp_path, seeds=[{"path": str(seeds), "input": "review", "target": "score"}]))
+    out = split_sources(spec, list(spec.seeds), "seed_id")
+    assert [r["source_row"] for r in out.rows] == [0]
+    assert out.quarantine[0]["reason"] == "invalid UTF-8 bytes" and "caf\ufffd au lait" in out.quarantine[0]["raw"]
