@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, define_asset_job, map_asset_specs
 
 from synth_assets.assets.common import Build
+from synth_assets.automation import build_triggers, on_real_change
 from synth_assets.assets.evaluation import build_evaluation
 from synth_assets.assets.expansions import build_expansions
 from synth_assets.assets.filtered import build_filter_assets
@@ -23,7 +24,10 @@ PIPELINES_DIR = Path(__file__).parent / "pipelines"
 def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     """Every asset of one pipeline, keyed <pipeline>/<table>."""
     b = Build(spec, root)
-    return [*build_seed_assets(b), build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b)]
+    seed_files, *computed = build_seed_assets(b)
+    computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b)]
+    condition = on_real_change()
+    return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed)]
 
 
 def teacher_resource(spec: PipelineSpec) -> TeacherResource:
@@ -56,14 +60,18 @@ def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict
     if len(set(names)) != len(names):
         raise SpecError(f"pipeline names must be unique in one warehouse, got {names}")
     teachers = teachers or {}
-    assets, jobs, resources = [], [], {"io_manager": WarehouseIOManager(root=str(warehouse))}
+    assets, jobs, sensors, schedules = [], [], [], []
+    resources = {"io_manager": WarehouseIOManager(root=str(warehouse))}
     for spec in specs:
         assets += pipeline_assets(spec, warehouse)
         resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
         jobs.append(define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None))
+        new_sensors, new_schedules = build_triggers(Build(spec, warehouse), f"{spec.name}_all")
+        sensors += new_sensors
+        schedules += new_schedules
         jobs.append(define_asset_job(observe_job_name(spec.name), selection=AssetSelection.assets([spec.name, "seed_files"]),
                                      description="Hash the seed, pool and eval files so a change makes downstream stale."))
-    return Definitions(assets=assets, jobs=jobs, resources=resources)
+    return Definitions(assets=assets, jobs=jobs, resources=resources, sensors=sensors, schedules=schedules)
 
 
 def load_definitions(spec_paths: list[Path] | None = None, warehouse: Path | None = None) -> Definitions:

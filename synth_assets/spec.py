@@ -130,6 +130,7 @@ class PipelineSpec(_Strict):
     filters: FiltersSpec = FiltersSpec()
     student: StudentSpec = StudentSpec()
     max_input_chars: int = Field(4000, ge=1)
+    schedule: str | None = None  # cron: refresh what is stale on this schedule (needs the Dagster daemon)
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSpec:
@@ -140,6 +141,8 @@ class PipelineSpec(_Strict):
             raise ValueError(f"label_words: {sorted(unknown)} are not in labels {self.labels}")
         if not any(s.target for s in self.seeds):
             raise ValueError("seeds: at least one source needs a `target` column (labelled seeds)")
+        if self.schedule is not None and len(self.schedule.split()) != 5:
+            raise ValueError(f"schedule: {self.schedule!r} is not a 5-field cron expression such as '0 3 * * *'")
         if not self.eval.target:
             raise ValueError("eval.target: the held-out set needs a target column to score models")
         return self

@@ -15,13 +15,21 @@ SEED_SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "s
 EVAL_SCHEMA = {"eval_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
 
 
+def source_files(spec) -> list[str]:
+    return sorted({s.path for s in spec.seeds} | {spec.eval.path})
+
+
+def seed_files_version(spec) -> str:
+    """Content hash of every input file: touching or copying a file changes nothing downstream."""
+    return stable_hash(*[file_hash(f) for f in source_files(spec)], length=32)
+
+
 def build_seed_assets(b: Build) -> list:
     spec = b.spec
-    files = sorted({s.path for s in spec.seeds} | {spec.eval.path})
+    files = source_files(spec)
 
     def seed_files() -> DataVersion:
-        # the content hash, not the mtime: touching or copying a file changes nothing downstream
-        return DataVersion(stable_hash(*[file_hash(f) for f in files], length=32))
+        return DataVersion(seed_files_version(spec))
 
     with warnings.catch_warnings():  # observable sources are how Dagster versions external files
         warnings.simplefilter("ignore", BetaWarning)
