@@ -85,7 +85,9 @@ class ValiditySpec(_Strict):
 class ConfidenceSpec(_Strict):
     """Keep teacher labels only where the teacher is measurably right on the labelled seeds."""
 
-    calibrate: bool = True  # contextual calibration: remove the teacher's prior for each label
+    # contextual calibration (remove the teacher's prior for each label): true, false, or auto =
+    # whichever labels the known seeds more accurately
+    calibrate: bool | Literal["auto"] = "auto"
     min_precision: float = Field(0.8, ge=0.0, le=1.0)
     min_support: int = Field(8, ge=1)
 

@@ -13,9 +13,10 @@ from synth_assets.runs import RunOutcome, materialize_all, materialize_stale
 from synth_assets.spec import PipelineSpec
 
 
-def fake_definitions(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None):
+def fake_definitions(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None,
+                     delay_s: float = 0.0):
     teacher = FakeTeacher(model=spec.teacher.model, batch_size=spec.teacher.batch_size,
-                          call_log=str(call_log) if call_log else None, fail_marker=fail_marker)
+                          call_log=str(call_log) if call_log else None, fail_marker=fail_marker, delay_s=delay_s)
     return build_definitions([spec], warehouse, teachers={spec.name: teacher})
 
 

@@ -21,5 +21,5 @@ def teacher_predictions(
     # eval rows are scored without their target: the teacher must not see the answer
     rows = eval_set.select(pl.col("eval_id").alias("seed_id"), "input", pl.lit(None, pl.String).alias("target"))
     df, stats = expand(only_label, rows, backend, cache, batch_size)
-    calibrated = recalibrate(df, spec)
+    calibrated = recalibrate(df, spec.labels, calibrate=True)
     return {"raw": df["target"].to_list(), "calibrated": calibrated["target"].to_list()}, stats

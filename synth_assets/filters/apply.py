@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.filters.confidence import choose_threshold, recalibrate
+from synth_assets.filters.confidence import choose_threshold, recalibrate, use_calibration
 from synth_assets.filters.dedup import exact_duplicates
 from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import PipelineSpec
@@ -19,7 +19,8 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     labelled = seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
 
     is_label = pl.col("strategy") == "label"
-    label_rows = recalibrate(expansions.filter(is_label), spec)
+    calibrate = use_calibration(expansions.filter(is_label), labelled, spec)
+    label_rows = recalibrate(expansions.filter(is_label), spec.labels, calibrate)
     df = pl.concat([expansions.filter(~is_label), label_rows]).join(labelled, on="seed_id", how="left")
     # teacher labels of seeds whose label is known measure the teacher; they are not new data
     df = df.with_columns(
@@ -28,7 +29,7 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
         .otherwise(None)
         .alias("teacher_correct")
     )
-    report = choose_threshold(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}), spec)
+    report = choose_threshold(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}), spec, calibrate)
     threshold = report.threshold if report.threshold is not None else float("inf")
 
     df = df.with_columns(invalid_reason(df, seeds, spec))

@@ -3,6 +3,8 @@
 Two steps, both cheap and both needed with a weak teacher:
 1. Contextual calibration (Zhao et al., 2021): a small LM prefers some label words whatever
    the text; subtracting each label's mean log-probability over all scored rows removes that prior.
+   It also pushes predictions toward equal label counts, which hurts when the labels really are
+   skewed; with `calibrate: auto` (default) it is used only if it labels the known seeds better.
 2. Threshold from evidence: the teacher also labels the seeds whose label is known. Sorting
    them by margin, the threshold is the lowest margin at which the teacher's precision on the
    seeds is still >= `min_precision` (with at least `min_support` seeds above it). If no margin
@@ -24,39 +26,56 @@ class ConfidenceReport:
     """What the calibration found; shown as asset metadata."""
 
     threshold: float | None
+    calibrated: bool
     n_calibration: int
     teacher_accuracy_on_seeds: float | None
     precision_above_threshold: float | None
     support_above_threshold: int
 
 
-def recalibrate(labels_df: pl.DataFrame, spec: PipelineSpec) -> pl.DataFrame:
-    """Label rows with `target` and `confidence` recomputed from prior-corrected label scores."""
+def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool) -> pl.DataFrame:
+    """Label rows with `target` and `confidence` recomputed from (optionally prior-corrected) label scores."""
     if labels_df.height == 0:
         return labels_df
     scores = [json.loads(s) if s else None for s in labels_df["label_scores"]]
     usable = [s for s in scores if s]
-    means = {lab: sum(s[lab] for s in usable) / len(usable) for lab in spec.labels} if usable else {}
+    means = {lab: sum(s[lab] for s in usable) / len(usable) for lab in labels} if usable else {}
     targets, margins = [], []
     for s in scores:
         if not s:
             targets.append(None)
             margins.append(None)
             continue
-        adj = {lab: s[lab] - means.get(lab, 0.0) for lab in spec.labels} if spec.filters.confidence.calibrate else s
+        adj = {lab: s[lab] - (means.get(lab, 0.0) if calibrate else 0.0) for lab in labels}
         ranked = sorted(adj.values(), reverse=True)
         targets.append(max(adj, key=adj.__getitem__))
         margins.append(ranked[0] - ranked[1])
     return labels_df.with_columns(pl.Series("target", targets, pl.String), pl.Series("confidence", margins, pl.Float64))
 
 
-def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec) -> ConfidenceReport:
+def seed_accuracy(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, labels: list[str], calibrate: bool) -> float | None:
+    """Teacher accuracy on the labelled seeds (seed_targets: seed_id, _seed_target), with or without calibration."""
+    scored = recalibrate(label_rows, labels, calibrate).join(seed_targets, on="seed_id", how="inner")
+    return float((scored["target"] == scored["_seed_target"]).mean()) if scored.height else None
+
+
+def use_calibration(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, spec: PipelineSpec) -> bool:
+    """The spec's choice, or for `auto` whichever labels the known seeds more accurately (ties: raw)."""
+    setting = spec.filters.confidence.calibrate
+    if setting != "auto":
+        return bool(setting)
+    raw = seed_accuracy(label_rows, seed_targets, spec.labels, False)
+    cal = seed_accuracy(label_rows, seed_targets, spec.labels, True)
+    return raw is not None and cal is not None and cal > raw
+
+
+def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec, calibrated: bool = False) -> ConfidenceReport:
     """Lowest margin whose precision on labelled seeds meets the spec; columns: confidence, correct."""
     cfg = spec.filters.confidence
     cal = calibration.drop_nulls(["confidence", "correct"]).sort("confidence", descending=True)
     n = cal.height
     if n == 0:
-        return ConfidenceReport(None, 0, None, None, 0)
+        return ConfidenceReport(None, calibrated, 0, None, None, 0)
     correct = cal["correct"].cast(pl.Int64).to_list()
     conf = cal["confidence"].to_list()
     best_k, hits = 0, 0
@@ -68,9 +87,9 @@ def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec) -> Confidenc
             best_k = k
     accuracy = sum(correct) / n
     if best_k == 0:
-        return ConfidenceReport(None, n, accuracy, None, 0)
+        return ConfidenceReport(None, calibrated, n, accuracy, None, 0)
     precision = sum(correct[:best_k]) / best_k
     # when even the least confident seed keeps precision high enough, nothing marks a margin below
     # which the teacher fails: accept every label rather than cut at an arbitrary lowest sample
     threshold = 0.0 if best_k == n else conf[best_k - 1]
-    return ConfidenceReport(threshold, n, accuracy, precision, best_k)
+    return ConfidenceReport(threshold, calibrated, n, accuracy, precision, best_k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, GenerationResult
@@ -11,8 +12,9 @@ from synth_assets.inference.base import GenerationRequest, GenerationResult
 class FakeBackend:
     """Scores choices by a hash and 'rewrites' text by shuffling its words; can log and fail calls."""
 
-    def __init__(self, model: str = "fake", call_log: str | None = None, fail_marker: str | None = None):
+    def __init__(self, model: str = "fake", call_log: str | None = None, fail_marker: str | None = None, delay_s: float = 0.0):
         self._model = model
+        self.delay_s = delay_s
         self.call_log = call_log
         self.fail_marker = fail_marker
 
@@ -34,6 +36,7 @@ class FakeBackend:
         return GenerationResult(text=text, tokens_in=tokens_in, tokens_out=len(words), latency_ms=1.0)
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        time.sleep(self.delay_s)
         if self.call_log:
             with open(self.call_log, "a", encoding="utf-8") as fh:
                 fh.writelines(stable_hash([list(m) for m in r.messages], r.choices) + "\n" for r in requests)

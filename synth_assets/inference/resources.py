@@ -40,8 +40,9 @@ class FakeTeacher(TeacherResource):
     model: str = "fake"
     call_log: str | None = None
     fail_marker: str | None = None
+    delay_s: float = 0.0  # per batch, to stand in for a slow engine in crash and concurrency tests
 
     def get_backend(self) -> TeacherBackend:
         from synth_assets.inference.fake_backend import FakeBackend
 
-        return FakeBackend(model=self.model, call_log=self.call_log, fail_marker=self.fail_marker)
+        return FakeBackend(model=self.model, call_log=self.call_log, fail_marker=self.fail_marker, delay_s=self.delay_s)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from synth_assets.hashing import canonical_json
 from synth_assets.inference.base import GenerationResult, TeacherBackend
 from synth_assets.inference.cache import TeacherCache, TeacherCall
 
@@ -35,8 +36,10 @@ def run_calls(
     cached = cache.lookup([c.key for c in unique])
     out: dict[str, tuple[GenerationResult, bool]] = {k: (r, True) for k, r in cached.items()}
     misses = [c for c in unique if c.key not in cached]
-    # Sorting by prompt size groups similar lengths into one batch: less padding, more tokens/s.
-    misses.sort(key=lambda c: sum(len(m[1]) for m in c.request.messages))
+    # Batches of one kind (scoring vs generating, same sampling params) and similar prompt length:
+    # backends split mixed batches, and padding wastes compute.
+    misses.sort(key=lambda c: (c.request.choices is None, canonical_json(c.request.params.as_dict()),
+                               sum(len(m[1]) for m in c.request.messages)))
     stats = RunStats(requested=len(calls), unique=len(unique), cache_hits=len(cached))
     log.info("teacher %s: %d calls, %d cached, %d to generate", backend.model_id, len(unique), len(cached), len(misses))
     with tqdm(total=len(misses), desc="teacher", unit="call", disable=not misses) as bar:

@@ -48,11 +48,26 @@ def test_calibration_removes_the_label_prior(tmp_path: Path) -> None:
     # the teacher always prefers "yes" by 2 nats; relative to that prior, row b leans "other"
     scores = [{"great": -1.0, "other": -3.5}, {"great": -1.0, "other": -2.5}]
     df = pl.DataFrame({"label_scores": [json.dumps(s) for s in scores], "target": ["great", "great"], "confidence": [2.5, 1.5]})
-    out = recalibrate(df, spec)
+    out = recalibrate(df, spec.labels, calibrate=True)
     assert out["target"].to_list() == ["great", "other"]
     assert [round(c, 6) for c in out["confidence"]] == [0.5, 0.5]
-    raw = recalibrate(df, load_spec(write_spec(tmp_path, filters={"confidence": {"calibrate": False}})))
+    raw = recalibrate(df, spec.labels, calibrate=False)
     assert raw["target"].to_list() == ["great", "great"]
+    assert [round(c, 6) for c in raw["confidence"]] == [2.5, 1.5]
+
+
+def test_auto_calibration_follows_accuracy_on_known_seeds(tmp_path: Path) -> None:
+    from synth_assets.filters.confidence import use_calibration
+
+    spec = _spec(tmp_path)  # calibrate: auto by default
+    scores = [{"great": -1.0, "other": -3.5}, {"great": -1.0, "other": -2.5}]
+    rows = pl.DataFrame({"seed_id": ["a", "b"], "label_scores": [json.dumps(s) for s in scores],
+                         "target": ["great", "great"], "confidence": [2.5, 1.5]})
+    # truth great/other: only calibration gets b right; truth great/great: raw is better
+    assert use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "other"]}), spec)
+    assert not use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "great"]}), spec)
+    forced = _spec(tmp_path, calibrate=True)
+    assert use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "great"]}), forced)
 
 
 def test_teacher_good_everywhere_keeps_every_label(tmp_path: Path) -> None:

@@ -127,3 +127,16 @@ def test_stop_strings_truncate(backend: TransformersBackend) -> None:
     assert full.text and "3" in full.text
     assert stopped.text == full.text[:full.text.index("3")]
     assert stopped.tokens_out < full.tokens_out
+
+
+@pytest.mark.slow
+def test_single_token_fast_path_matches_pairwise_scoring(backend: TransformersBackend) -> None:
+    question = "What is the capital of France? Answer with one word."
+    words = ("Paris", "London")
+    assert all(len(backend._tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 for w in words)
+    fast = backend.generate([choose(question, words)])[0]
+    # a multi-token choice sends the batch through the one-pair-per-choice path
+    pairwise = backend.generate([choose(question, words + ("Buenos Aires",))])[0]
+    assert fast.choice_logprobs and pairwise.choice_logprobs
+    for w in words:
+        assert fast.choice_logprobs[w] == pytest.approx(pairwise.choice_logprobs[w], abs=1e-3)
