@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -222,7 +221,3 @@ def load_spec(path: str | Path) -> PipelineSpec:
     eval_src = _check_source(base, "eval", spec.eval, spec_path)
     return spec.model_copy(update={"seeds": seeds, "eval": eval_src})
 
-
-def spec_slug(text: str) -> str:
-    """A safe identifier fragment (asset names, folder names)."""
-    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
