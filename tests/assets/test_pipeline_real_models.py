@@ -10,6 +10,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from conftest import write_spec
 from synth_assets.factory import build_definitions, observe_job_name
+from synth_assets.runs import materialize_all
 from synth_assets.spec import load_spec
 
 
@@ -41,3 +42,11 @@ def test_end_to_end_with_embedded_models(tmp_path: Path) -> None:
     assert all(Path(p).is_dir() for p in ckpt["path"])
     scores = pl.read_parquet(warehouse / "tiny" / "eval_scores.parquet")
     assert scores.filter(pl.col("model") == "student_synthetic").height == 2
+
+    # nothing changed: a forced full rerun is served by the teacher cache and the checkpoint cache
+    checkpoints = sorted(p.name for p in (warehouse / "_checkpoints").iterdir())
+    assert materialize_all(defs, [spec.name], instance).success
+    again = pl.read_parquet(warehouse / "tiny" / "expansions.parquet")
+    assert again["cache_hit"].all() and again.drop("cache_hit").equals(exp.drop("cache_hit"))
+    assert sorted(p.name for p in (warehouse / "_checkpoints").iterdir()) == checkpoints
+    assert pl.read_parquet(warehouse / "tiny" / "eval_scores.parquet").equals(scores)
