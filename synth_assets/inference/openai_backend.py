@@ -1,0 +1,254 @@
+"""Teacher backend for any OpenAI-compatible chat-completions server (vLLM, llama.cpp, hosted APIs)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx2
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult
+
+NO_LOGPROBS = "server returned no logprobs; choice scoring needs an engine that supports logprobs"
+TOP_LOGPROBS = 20  # the most the OpenAI API allows; vLLM and llama.cpp accept it too
+_EXCERPT = 200  # characters of a failing response body kept in the row's error
+
+
+class APIKeyMissingError(RuntimeError):
+    """The environment variable named by `api_key_env` is unset or empty."""
+
+
+class _Retryable(Exception):
+    """A failure another attempt may fix (429, 5xx, timeout, connection); may carry a Retry-After."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _RowFailed(Exception):
+    """A failure that retrying cannot fix (4xx, no logprobs, a second malformed reply)."""
+
+
+class _Malformed(Exception):
+    """A 200 whose body is not JSON or lacks the fields we read."""
+
+
+class OpenAIBackend:
+    """TeacherBackend over HTTP: bounded concurrency, round-robin over a pool, retries with backoff.
+
+    `generate` is synchronous (Dagster steps are) and runs its own event loop. Requests are spread
+    over `base_urls` round-robin: row i starts on server i, and each retry moves to the next server,
+    so one sick server costs a retry rather than the row. `concurrency` bounds requests in flight
+    across the whole pool. The API key is read from `api_key_env` on every call and never stored.
+    """
+
+    def __init__(self, model: str, base_urls: list[str], api_key_env: str | None = None, concurrency: int = 8,
+                 timeout_s: float = 60.0, max_retries: int = 5, backoff_base_s: float = 0.5,
+                 backoff_max_s: float = 30.0) -> None:
+        if not base_urls:
+            raise ValueError("base_urls is empty: give at least one server, e.g. http://127.0.0.1:8000/v1")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout_s <= 0 or backoff_base_s < 0 or backoff_max_s < 0:
+            raise ValueError("timeout_s must be > 0 and backoff_base_s, backoff_max_s >= 0")
+        self.model = model
+        self.base_urls = [u.rstrip("/") for u in base_urls]
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
+
+    @property
+    def model_id(self) -> str:
+        """The served model name only: adding or removing a server from the pool must not miss the cache.
+
+        The servers are assumed to serve the same weights; a server cannot tell us a fingerprint of
+        them, so when the weights behind a name change, change the name (e.g. a revision suffix).
+        """
+        return f"openai:{self.model}"
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """One result per request, in order; a failing row gets `error` and the others still run."""
+        if not requests:
+            return []
+        key = self._api_key()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self._run(requests, key))
+        # Called from inside a running loop (a notebook, an async caller): asyncio.run would refuse there.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openai-backend") as pool:
+            return pool.submit(lambda: asyncio.run(self._run(requests, key))).result()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _api_key(self) -> str | None:
+        """Read at call time, so a rotated key is picked up and the backend object never holds it."""
+        if self.api_key_env is None:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise APIKeyMissingError(f"teacher api_key_env names {self.api_key_env!r} but that environment "
+                                     "variable is unset or empty: export it, or drop api_key_env")
+        return key
+
+    async def _run(self, requests: list[GenerationRequest], key: str | None) -> list[GenerationResult]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        limits = httpx2.Limits(max_connections=self.concurrency)
+        async with httpx2.AsyncClient(timeout=self.timeout_s, limits=limits, headers=headers) as client:
+            return list(await asyncio.gather(*(self._row(client, semaphore, i, r, key)
+                                               for i, r in enumerate(requests))))
+
+    async def _row(self, client: httpx2.AsyncClient, semaphore: asyncio.Semaphore, index: int,
+                   request: GenerationRequest, key: str | None) -> GenerationResult:
+        """Run one request to completion or to an error row; latency_ms is that of the final attempt."""
+        if request.choices is not None and not request.choices:
+            return GenerationResult(text=None, error="choices is an empty tuple; give at least one choice or None")
+        malformed = 0
+        latency_ms = 0.0
+        attempts = AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
+                                 retry=retry_if_exception_type(_Retryable), reraise=True)
+        try:
+            payload = _payload(self.model, request)
+            async for attempt in attempts:
+                with attempt:
+                    url = self.base_urls[(index + attempt.retry_state.attempt_number - 1) % len(self.base_urls)]
+                    try:
+                        # Held for the HTTP call only: a row sleeping through its backoff blocks nobody.
+                        async with semaphore:
+                            start = time.perf_counter()
+                            try:
+                                body = await _post(client, url, payload, key, self.timeout_s)
+                            finally:
+                                latency_ms = (time.perf_counter() - start) * 1000
+                        result = _parse(body, request)
+                    except _Malformed as exc:
+                        malformed += 1  # one retry: a truncated reply is usually a fluke, twice is the server
+                        if malformed > 1:
+                            raise _RowFailed(f"malformed response twice from {url}: {exc}") from None
+                        raise _Retryable(f"malformed response from {url}: {exc}") from None
+                    result.latency_ms = latency_ms
+                    return result
+        except _Retryable as exc:
+            error = f"gave up after {self.max_retries + 1} attempts; last: {exc}"
+        except _RowFailed as exc:
+            error = str(exc)
+        except Exception as exc:  # anything unforeseen belongs to this row only
+            error = f"{type(exc).__name__}: {exc}"
+        return GenerationResult(text=None, latency_ms=latency_ms, error=_redact(error, key))
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Retry-After when the server sent one (capped at backoff_max_s), else full-jitter exponential."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.backoff_max_s)
+        return self._jitter(state)
+
+
+def _payload(model: str, request: GenerationRequest) -> dict[str, Any]:
+    """The chat-completions body; choice scoring asks for one token and its top log-probs."""
+    params = request.params
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": role, "content": content} for role, content in request.messages],
+        "n": 1,
+        "seed": params.seed,
+    }
+    if request.choices is None:
+        body.update(max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            body["stop"] = list(params.stop)
+    else:
+        body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=TOP_LOGPROBS)
+    return body
+
+
+async def _post(client: httpx2.AsyncClient, url: str, payload: dict[str, Any], key: str | None,
+                timeout_s: float) -> Any:
+    """One attempt: the decoded JSON body, or the exception that says whether to try again."""
+    try:
+        response = await client.post(f"{url}/chat/completions", json=payload)
+    except httpx2.TimeoutException:
+        raise _Retryable(f"no response from {url} within {timeout_s:g} s") from None
+    except httpx2.TransportError as exc:
+        raise _Retryable(_redact(f"{type(exc).__name__} talking to {url}: {exc}", key)) from None
+    code = response.status_code
+    if code == 429 or code >= 500:
+        raise _Retryable(_redact(f"HTTP {code} from {url}: {_excerpt(response)}", key), _retry_after(response))
+    if not response.is_success:
+        raise _RowFailed(_redact(f"HTTP {code} from {url} (not retried): {_excerpt(response)}", key))
+    try:
+        return response.json()
+    except ValueError:
+        raise _Malformed(_redact(f"body is not JSON: {_excerpt(response)}", key)) from None
+
+
+def _parse(body: Any, request: GenerationRequest) -> GenerationResult:
+    """Text (or choice scores) and token counts from a 200 body; _Malformed when fields are missing."""
+    try:
+        choice = body["choices"][0]
+        usage = body.get("usage") or {}
+        tokens_in, tokens_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        if request.choices is None:
+            text = choice["message"]["content"]
+            if not isinstance(text, str):
+                raise TypeError(f"message.content is {type(text).__name__}, not a string")
+            return GenerationResult(text=text, tokens_in=tokens_in, tokens_out=tokens_out)
+        content = (choice.get("logprobs") or {}).get("content") or [{}]
+        top_entries = content[0].get("top_logprobs")
+        top = [(str(t["token"]), float(t["logprob"])) for t in top_entries or []]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise _Malformed(f"missing or invalid field ({type(exc).__name__}: {exc})") from None
+    if not top:
+        raise _RowFailed(NO_LOGPROBS)
+    scores = score_choices(request.choices, top)
+    best = max(request.choices, key=scores.__getitem__)  # ties go to the earlier choice
+    return GenerationResult(text=best, choice_logprobs=scores, tokens_in=tokens_in, tokens_out=tokens_out)
+
+
+def score_choices(choices: tuple[str, ...], top: list[tuple[str, float]]) -> dict[str, float]:
+    """Score choices from the first token's top log-probs: chat APIs cannot score a given continuation.
+
+    A top token matches a choice when its stripped, lower-cased text is non-empty and begins the
+    lower-cased choice (" Yes" and "yes" both match "yes"; "pos" matches "positive"). A choice scores
+    its best matching token; a choice that no top token matches gets the floor (lowest top log-prob
+    - 1.0): less likely than anything listed, yet finite so margins stay usable. This sees only the
+    first token, so choices sharing their first token tie; pick label words that differ there.
+    """
+    floor = min(lp for _, lp in top) - 1.0
+    scores: dict[str, float] = {}
+    for choice in choices:
+        wanted = choice.lower()
+        matches = [lp for token, lp in top if token.strip() and wanted.startswith(token.strip().lower())]
+        scores[choice] = max(matches, default=floor)
+    return scores
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is rare from model servers and falls back to backoff."""
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _excerpt(response: httpx2.Response) -> str:
+    text = " ".join(response.text.split())
+    return text[:_EXCERPT] + ("..." if len(text) > _EXCERPT else "")
+
+
+def _redact(text: str, key: str | None) -> str:
+    """Servers may echo request headers in an error body; the key must never reach a result."""
+    return text.replace(key, "[redacted]") if key else text

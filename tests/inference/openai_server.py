@@ -1,0 +1,142 @@
+"""A real OpenAI-compatible chat-completions server on loopback, with faults chosen by the prompt.
+
+The reply to a prompt is its last user message reversed. Tags in that message inject faults:
+`[429]`, `[500]`, `[400]`, `[slow]`, `[malformed]`, `[nologprobs]` fire on every attempt, and
+`[500x2]` fires on the first two attempts only (counted across every server of a fleet, so a
+retry that moves to the other server still sees the count). Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TAG = re.compile(r"\[(\w+?)(?:x(\d+))?\]")
+# Canned first-token distribution for logprobs requests: case and space variants, a prefix, a blank.
+TOP_LOGPROBS = [(" yes", -0.2), ("Yes", -0.9), ("no", -1.5), ("pos", -2.0), (" ", -3.0)]
+
+
+@dataclass
+class Record:
+    """One request as the server saw it."""
+
+    server: int
+    at: float  # time.monotonic() on arrival
+    headers: dict[str, str]
+    body: dict[str, Any]
+    prompt: str
+    status: int = 0
+
+
+class Fleet:
+    """`n` loopback servers sharing one request log, fault counters and in-flight gauge."""
+
+    def __init__(self, n: int = 1, delay_s: float = 0.0, retry_after: str = "0.1", slow_s: float = 0.6) -> None:
+        self.delay_s, self.retry_after, self.slow_s = delay_s, retry_after, slow_s
+        self.records: list[Record] = []
+        self.completed: Counter[str] = Counter()  # prompt -> 200 replies with a completion
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._fired: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._servers = [_start(self, i) for i in range(n)]
+        self.urls = [f"http://127.0.0.1:{s.server_address[1]}/v1" for s, _ in self._servers]
+
+    def attempts(self, prompt: str) -> list[Record]:
+        with self._lock:
+            return [r for r in self.records if r.prompt == prompt]
+
+    def close(self) -> None:
+        for server, thread in self._servers:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+    # -- called by the handler threads -----------------------------------------------------------
+
+    def _fault(self, prompt: str) -> str | None:
+        """The first tag of the prompt that still fires on this attempt."""
+        with self._lock:
+            for name, times in TAG.findall(prompt):
+                self._fired[(prompt, name)] += 1
+                if not times or self._fired[(prompt, name)] <= int(times):
+                    return name
+        return None
+
+    def _handle(self, server: int, handler: BaseHTTPRequestHandler) -> tuple[int, dict[str, str], bytes]:
+        raw = handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+        body = json.loads(raw)
+        users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
+        prompt = users[-1] if users else ""
+        record = Record(server, time.monotonic(), dict(handler.headers.items()), body, prompt)
+        with self._lock:
+            self.records.append(record)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            time.sleep(self.delay_s)
+            status, headers, payload = self._reply(prompt, body, handler.headers.get("Authorization", ""))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        record.status = status
+        return status, headers, payload
+
+    def _reply(self, prompt: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, str], bytes]:
+        fault = self._fault(prompt)
+        if fault == "429":
+            return 429, {"Retry-After": self.retry_after}, b'{"error": "rate limited"}'
+        if fault == "500":
+            return 500, {}, b'{"error": "internal"}'
+        if fault == "400":  # echoes the auth header, as careless proxies do: the client must redact it
+            return 400, {}, json.dumps({"error": f"bad request (auth was {auth})"}).encode()
+        if fault == "slow":
+            time.sleep(self.slow_s)
+        if fault == "malformed":
+            return 200, {}, b'{"choices": [{"message": {"content": "trunc'
+        text = prompt[::-1]
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop", "logprobs": None}
+        if body.get("logprobs") and fault != "nologprobs":
+            top = [{"token": t, "logprob": lp} for t, lp in TOP_LOGPROBS[: body.get("top_logprobs", 0)]]
+            choice["logprobs"] = {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"],
+                                               "top_logprobs": top}]}
+        words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        usage = {"prompt_tokens": words, "completion_tokens": len(text.split())}
+        with self._lock:
+            self.completed[prompt] += 1
+        return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"),
+                                    "choices": [choice], "usage": usage}).encode()
+
+
+def _start(fleet: Fleet, index: int) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            status, headers, payload = fleet._handle(index, self)
+            try:
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:  # the client gave up (timeout) and closed the socket
+                self.close_connection = True
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return server, thread
