@@ -42,14 +42,25 @@ class SourceSpec(_Strict):
 class TeacherSpec(_Strict):
     """Which model labels and generates; every field here enters the teacher-call cache key."""
 
-    backend: Literal["transformers", "fake"] = "transformers"
+    backend: Literal["transformers", "openai", "fake"] = "transformers"
     model: str = "embedded:smollm2-135m-instruct"
+    # openai backend: a pool of OpenAI-compatible servers; the key comes from this env var, never the spec
+    base_urls: list[str] = []
+    api_key_env: str | None = None
+    concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(60.0, gt=0)
     batch_size: int = Field(16, ge=1, le=1024)
     max_new_tokens: int = Field(96, ge=1, le=8192)
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _server_given(self) -> TeacherSpec:
+        if self.backend == "openai" and not self.base_urls:
+            raise ValueError("base_urls: the openai backend needs at least one server URL, e.g. http://127.0.0.1:8000/v1")
+        return self
 
 
 class StrategySpec(_Strict):

@@ -80,3 +80,11 @@ def test_shipped_examples_load() -> None:
 
     specs = [load_spec(p) for p in default_spec_paths()]
     assert "sentiment" in {s.name for s in specs}
+
+
+def test_openai_backend_needs_a_server(tmp_path: Path) -> None:
+    msg = _error(tmp_path, teacher={"backend": "openai", "model": "m"})
+    assert "teacher" in msg and "base_urls" in msg
+    spec = load_spec(write_spec(tmp_path, teacher={"backend": "openai", "model": "m", "base_urls": ["http://127.0.0.1:8000/v1"],
+                                                   "api_key_env": "MY_KEY"}))
+    assert spec.teacher.api_key_env == "MY_KEY"

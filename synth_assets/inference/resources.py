@@ -34,6 +34,21 @@ class TransformersTeacher(TeacherResource):
         return self._backend
 
 
+class OpenAITeacher(TeacherResource):
+    """Any OpenAI-compatible server or pool of them (vLLM serve, llama.cpp server, hosted APIs)."""
+
+    base_urls: list[str]
+    api_key_env: str | None = None  # the name of the variable, never the key itself
+    concurrency: int = 8
+    timeout_s: float = 60.0
+
+    def get_backend(self) -> TeacherBackend:
+        from synth_assets.inference.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(model=self.model, base_urls=list(self.base_urls), api_key_env=self.api_key_env,
+                             concurrency=self.concurrency, timeout_s=self.timeout_s)
+
+
 class FakeTeacher(TeacherResource):
     """For unit tests only: deterministic outputs, optional call log and injected failures."""
 

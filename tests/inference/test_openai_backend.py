@@ -54,7 +54,8 @@ def test_generates_in_order_with_usage_and_sampling_params(fleet: Fleet) -> None
     results = backend(fleet.urls).generate([ask(p, params=params) for p in prompts])
     assert [r.text for r in results] == [p[::-1] for p in prompts]
     assert all(r.ok and r.tokens_in == 5 and r.tokens_out == 3 and r.latency_ms > 0 for r in results)
-    body = fleet.records[0].body
+    # requests run concurrently: find the first prompt's request rather than the first one recorded
+    body = next(r.body for r in fleet.records if r.body["messages"][-1]["content"] == prompts[0])
     assert body["model"] == "teacher-7b" and body["n"] == 1
     assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": prompts[0]}]
     assert (body["max_tokens"], body["temperature"], body["top_p"], body["seed"], body["stop"]) == (12, 0.7, 0.9, 3, ["\n"])
