@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synth_assets.hashing import file_hash, stable_hash
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.models.embedded import resolve_causal_lm
+from synth_assets.models.embedded import context_length, dir_fingerprint, resolve_causal_lm
 
 if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() pays that.
     import torch
@@ -63,7 +62,7 @@ class TransformersBackend:
     def model_id(self) -> str:
         """Name plus a fingerprint of the files, so changed weights or chat template miss the cache."""
         if self._model_id is None:
-            self._model_id = f"{self.model}@{_dir_fingerprint(self._local_dir())}"
+            self._model_id = f"{self.model}@{dir_fingerprint(self._local_dir())}"
         return self._model_id
 
     def load(self) -> None:
@@ -85,7 +84,7 @@ class TransformersBackend:
         eos_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, list) else [eos])
         self._eos_ids = sorted(i for i in eos_ids if i is not None)
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self._eos_ids[0]
-        self._context = _context_length(model, tokenizer)
+        self._context = context_length(model, tokenizer)
         self._tokenizer, self._model = tokenizer, model
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
@@ -297,22 +296,3 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
     return text[:min(cuts)] if cuts else text
 
-
-def _context_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int | None:
-    """The model's context window; None when neither the config nor the tokenizer states one."""
-    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(model.config, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", None)
-    return limit if isinstance(limit, int) and limit < 1_000_000 else None
-
-
-def _dir_fingerprint(path: Path) -> str:
-    """Hash of every top-level file (weights, config, tokenizer, chat template) of a model directory.
-
-    Reading all the weights costs about what loading them does (0.7 s for SmolLM2), and anything
-    cheaper (sizes, mtimes, headers) can miss a fine-tune that kept the same shapes.
-    """
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".md")
-    return stable_hash(*[(p.name, file_hash(str(p))) for p in files], length=12)

@@ -12,6 +12,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from synth_assets.hashing import file_hash, stable_hash
 
 EMBEDDED_PREFIX = "embedded:"
 SMOLLM2 = "smollm2-135m-instruct"
@@ -97,3 +100,23 @@ def resolve_encoder(name: str) -> str:
     if key != MINILM:
         raise ModelNotFoundError(f"unknown embedded encoder {name!r}; available: {EMBEDDED_PREFIX}{MINILM}")
     return str(minilm_dir())
+
+
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The model's context window; None when neither the config nor the tokenizer states one."""
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(model.config, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and limit < 1_000_000 else None
+
+
+def dir_fingerprint(path: Path) -> str:
+    """Hash of every top-level file (weights, config, tokenizer, chat template) of a model directory.
+
+    Reading all the weights costs about what loading them does (0.7 s for SmolLM2), and anything
+    cheaper (sizes, mtimes, headers) can miss a fine-tune that kept the same shapes.
+    """
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".md")
+    return stable_hash(*[(p.name, file_hash(str(p))) for p in files], length=12)
