@@ -26,6 +26,10 @@ class RunStats:
     errors: int = 0
     seconds: float = 0.0
 
+    def add(self, other: RunStats) -> RunStats:
+        """Both runs' costs together (e.g. first attempts and structured-output retries)."""
+        return RunStats(*(a + b for a, b in zip(vars(self).values(), vars(other).values())))
+
 
 def run_calls(
     calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int

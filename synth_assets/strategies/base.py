@@ -36,6 +36,8 @@ class Strategy(Protocol):
 
     name: str
     version: str
+    # a pydantic model for structured replies, or None; replies that fail it are retried once
+    response_schema: type | None
 
     def applies_to(self, seed: Seed) -> bool:
         """Whether this strategy makes requests for the seed (e.g. rephrase needs a labelled seed)."""

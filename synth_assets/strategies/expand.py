@@ -13,6 +13,7 @@ from synth_assets.inference.cache import TeacherCache, TeacherCall
 from synth_assets.inference.runner import RunStats, run_calls
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES, Seed
+from synth_assets.strategies.structured import retry_request
 
 EXPANSIONS_SCHEMA = {
     "row_id": pl.String,
@@ -34,11 +35,28 @@ EXPANSIONS_SCHEMA = {
     "tokens_out": pl.Int64,
     "latency_ms": pl.Float64,
     "error": pl.String,
+    "attempts": pl.Int64,
 }
 
 
 def _seeds(df: pl.DataFrame) -> list[Seed]:
     return [Seed(r["seed_id"], r["input"], r["target"]) for r in df.select("seed_id", "input", "target").iter_rows(named=True)]
+
+
+def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> dict[str, TeacherCall]:
+    """For replies that fail their strategy's response schema: one retry call each, keyed by the first call."""
+    retries: dict[str, TeacherCall] = {}
+    for seed, name, _, call in planned:
+        strategy = STRATEGIES[name]
+        result, _ = results[call.key]
+        if strategy.response_schema is None or not result.ok or call.key in retries:
+            continue
+        parsed = strategy.parse(spec, seed, result)
+        if parsed.error:
+            req = retry_request(call.request, result.text, parsed.error, strategy.response_schema)
+            retries[call.key] = TeacherCall(req.cache_key(model_id, strategy.name, strategy.version), req,
+                                            strategy.name, strategy.version)
+    return retries
 
 
 def expand(
@@ -56,10 +74,17 @@ def expand(
                 key = req.cache_key(backend.model_id, strategy.name, strategy.version)
                 planned.append((seed, cfg.name, sample_idx, TeacherCall(key, req, strategy.name, strategy.version)))
     results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size)
+    retries = _structured_retries(spec, planned, results, backend.model_id)
+    if retries:
+        retried, retry_stats = run_calls(list(retries.values()), backend, cache, batch_size)
+        results.update(retried)
+        stats = stats.add(retry_stats)
     rows: list[dict[str, Any]] = []
-    for seed, name, sample_idx, call in planned:
+    for seed, name, sample_idx, first in planned:
+        call = retries.get(first.key, first)
         result, hit = results[call.key]
         parsed = STRATEGIES[name].parse(spec, seed, result) if result.ok else None
+        spent = [results[first.key][0], result] if call is not first else [result]
         rows.append(
             {
                 "row_id": stable_hash(seed.seed_id, name, sample_idx, round_),
@@ -77,10 +102,11 @@ def expand(
                 "params_hash": stable_hash(call.request.params.as_dict(), call.request.choices),
                 "round": round_,
                 "cache_hit": hit,
-                "tokens_in": result.tokens_in,
-                "tokens_out": result.tokens_out,
-                "latency_ms": result.latency_ms,
+                "tokens_in": sum(r.tokens_in for r in spent),
+                "tokens_out": sum(r.tokens_out for r in spent),
+                "latency_ms": sum(r.latency_ms for r in spent),
                 "error": result.error if not result.ok else (parsed.error if parsed else None),
+                "attempts": len(spent),
             }
         )
     return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats

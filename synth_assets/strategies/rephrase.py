@@ -22,6 +22,7 @@ _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |a )?)?(rewritten
 class RephraseStrategy:
     name = "rephrase"
     version = "1"
+    response_schema = None
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.target is not None

@@ -1,0 +1,74 @@
+"""Structured replies: validated against the strategy's schema, retried once with the error, then an error row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from conftest import write_spec
+from synth_assets.inference.base import GenerationRequest, GenerationResult
+from synth_assets.inference.cache import TeacherCache
+from synth_assets.spec import load_spec
+from synth_assets.strategies.expand import expand
+from synth_assets.strategies.new_question import NewText
+from synth_assets.strategies.structured import parse_json_reply
+
+
+@pytest.mark.parametrize("reply, text, error", [
+    ('{"text": "A crunchy new snack."}', "A crunchy new snack.", None),
+    ('Sure! ```json\n{"text": "Fresh tea."}\n```', "Fresh tea.", None),
+    ("Here is a review about tea.", None, "no JSON object in the reply"),
+    ('{"text": "unterminated}', None, "invalid JSON"),
+    ('{"text": }', None, "invalid JSON"),
+    ('{"review": "wrong key"}', None, "schema: text: Field required"),
+    ('{"text": ""}', None, "schema: text"),
+    ("", None, "empty reply"),
+])
+def test_parse_json_reply(reply: str, text: str | None, error: str | None) -> None:
+    parsed, err = parse_json_reply(reply, NewText)
+    assert (parsed.text if parsed else None) == text
+    assert (err or "").startswith(error or "") and (err is None) == (error is None)
+
+
+class ScriptedBackend:
+    """Answers prose first; JSON only when the conversation carries the correction turn."""
+
+    model_id = "scripted@1"
+
+    def __init__(self, fix: bool) -> None:
+        self.fix = fix
+        self.seen: list[GenerationRequest] = []
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        self.seen += requests
+        out = []
+        for r in requests:
+            corrected = len(r.messages) > 1 and "JSON schema" in r.messages[-1][1]
+            text = '{"text": "A brand new review of salted nuts."}' if corrected and self.fix else "I love this product!"
+            out.append(GenerationResult(text=text, tokens_in=10, tokens_out=5))
+        return out
+
+
+def _seeds() -> pl.DataFrame:
+    return pl.DataFrame({"seed_id": ["s1", "s2"], "input": ["Great crackers", "Stale chips"], "target": ["great", "other"]})
+
+
+@pytest.mark.parametrize("fix", [True, False])
+def test_failed_schema_is_retried_once_with_the_error(tmp_path: Path, fix: bool) -> None:
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "new_question"}]))
+    backend = ScriptedBackend(fix=fix)
+    df, stats = expand(spec, _seeds(), backend, TeacherCache(tmp_path / "wh"), batch_size=4)
+    assert len(backend.seen) == 4 and stats.calls == 4  # 2 first attempts + 2 retries, no more
+    retry = backend.seen[2]
+    assert retry.messages[1] == ("assistant", "I love this product!") and "no JSON object" in retry.messages[2][1]
+    assert (df["attempts"] == 2).all() and (df["tokens_out"] == 10).all()
+    if fix:
+        assert df["error"].null_count() == 2 and df["input"].to_list() == ["A brand new review of salted nuts."] * 2
+        assert df["target"].to_list() == ["great", "other"]
+    else:
+        assert df["error"].to_list() == ["no JSON object in the reply"] * 2 and df["input"].null_count() == 2
+    # the retries are cached like any call: a rerun makes no calls at all
+    again, stats2 = expand(spec, _seeds(), backend, TeacherCache(tmp_path / "wh"), batch_size=4)
+    assert stats2.calls == 0 and again.drop("cache_hit").equals(df.drop("cache_hit"))
