@@ -14,7 +14,7 @@ from synth_assets.assets.expansions import build_expansions
 from synth_assets.assets.filtered import build_filter_assets
 from synth_assets.assets.seeds import build_seed_assets
 from synth_assets.assets.student import build_student
-from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher
+from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher, VLLMTeacher
 from synth_assets.spec import PipelineSpec, SpecError, load_spec
 from synth_assets.storage.io_manager import WarehouseIOManager
 
@@ -35,6 +35,9 @@ def teacher_resource(spec: PipelineSpec) -> TeacherResource:
     t = spec.teacher
     if t.backend == "fake":
         return FakeTeacher(model=t.model, batch_size=t.batch_size)
+    if t.backend == "vllm":
+        return VLLMTeacher(model=t.model, batch_size=t.batch_size, tensor_parallel_size=t.tensor_parallel_size, dtype=t.dtype,
+                           gpu_memory_utilization=t.gpu_memory_utilization, max_model_len=t.max_model_len)
     if t.backend == "openai":
         return OpenAITeacher(model=t.model, batch_size=t.batch_size, base_urls=t.base_urls,
                              api_key_env=t.api_key_env, concurrency=t.concurrency, timeout_s=t.timeout_s)

@@ -42,7 +42,7 @@ class SourceSpec(_Strict):
 class TeacherSpec(_Strict):
     """Which model labels and generates; every field here enters the teacher-call cache key."""
 
-    backend: Literal["transformers", "openai", "fake"] = "transformers"
+    backend: Literal["transformers", "vllm", "openai", "fake"] = "transformers"
     model: str = "embedded:smollm2-135m-instruct"
     # openai backend: a pool of OpenAI-compatible servers; the key comes from this env var, never the spec
     base_urls: list[str] = []
@@ -55,6 +55,11 @@ class TeacherSpec(_Strict):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
     device: str = "auto"
+    # vllm backend (GPU): the offline engine's own knobs
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    max_model_len: int | None = Field(None, ge=16)
 
     @model_validator(mode="after")
     def _server_given(self) -> TeacherSpec:

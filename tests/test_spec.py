@@ -88,3 +88,16 @@ def test_openai_backend_needs_a_server(tmp_path: Path) -> None:
     spec = load_spec(write_spec(tmp_path, teacher={"backend": "openai", "model": "m", "base_urls": ["http://127.0.0.1:8000/v1"],
                                                    "api_key_env": "MY_KEY"}))
     assert spec.teacher.api_key_env == "MY_KEY"
+
+
+def test_vllm_backend_builds_a_lazy_resource(tmp_path: Path) -> None:
+    import sys
+
+    from synth_assets.factory import teacher_resource
+    from synth_assets.inference.resources import VLLMTeacher
+
+    spec = load_spec(write_spec(tmp_path, teacher={"backend": "vllm", "model": "embedded:smollm2-135m-instruct",
+                                                   "tensor_parallel_size": 2, "max_model_len": 2048}))
+    resource = teacher_resource(spec)
+    assert isinstance(resource, VLLMTeacher) and resource.tensor_parallel_size == 2
+    assert "vllm" not in sys.modules  # nothing is imported until the engine is needed

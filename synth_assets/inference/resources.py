@@ -34,6 +34,24 @@ class TransformersTeacher(TeacherResource):
         return self._backend
 
 
+class VLLMTeacher(TeacherResource):
+    """vLLM's offline engine on GPUs (tensor parallel); needs `pip install 'synth[vllm]'`."""
+
+    tensor_parallel_size: int = 1
+    dtype: str = "auto"
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    _backend: Any = PrivateAttr(default=None)
+
+    def get_backend(self) -> TeacherBackend:
+        if self._backend is None:
+            from synth_assets.inference.vllm_backend import VLLMBackend
+
+            self._backend = VLLMBackend(model=self.model, tensor_parallel_size=self.tensor_parallel_size, dtype=self.dtype,
+                                        gpu_memory_utilization=self.gpu_memory_utilization, max_model_len=self.max_model_len)
+        return self._backend
+
+
 class OpenAITeacher(TeacherResource):
     """Any OpenAI-compatible server or pool of them (vLLM serve, llama.cpp server, hosted APIs)."""
 
