@@ -60,6 +60,8 @@ def pipeline_vs_raw(backend: TransformersBackend, work: Path, rows: int, batch: 
     cfg = spec.strategies[0]
     requests = [STRATEGIES["rephrase"].request(spec, cfg, Seed(r["seed_id"], r["input"], r["target"]), 0)
                 for r in seeds.iter_rows(named=True)]
+    # the same order the pipeline's runner uses (by prompt length), so the ratio is the pipeline's overhead
+    requests.sort(key=lambda r: sum(len(m[1]) for m in r.messages))
     start = time.perf_counter()
     raw_tokens = sum(r.tokens_out for i in range(0, len(requests), batch) for r in backend.generate(requests[i:i + batch]))
     raw = raw_tokens / (time.perf_counter() - start)
