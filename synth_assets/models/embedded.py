@@ -20,6 +20,8 @@ EMBEDDED_PREFIX = "embedded:"
 SMOLLM2 = "smollm2-135m-instruct"
 MINILM = "all-minilm-l6-v2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Only what loading needs: hub repos often also carry .bin, ONNX or GGUF copies of the weights.
+HUB_FILES = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tiktoken"]
 
 
 class ModelNotFoundError(RuntimeError):
