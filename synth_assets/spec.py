@@ -169,8 +169,13 @@ class PipelineSpec(_Strict):
         return self.label_words.get(label, label)
 
     def section_hash(self, *sections: str) -> str:
-        """Hash of the named spec sections: goes into the code_version of the assets they shape."""
-        return stable_hash(*[self.model_dump(mode="json")[s] for s in sections], length=12)
+        """Hash of the named spec sections: goes into the code_version of the assets they shape.
+
+        Fields left at their defaults are omitted, so a new optional field in a later version of
+        synth does not make every existing pipeline stale.
+        """
+        dumped = self.model_dump(mode="json", exclude_defaults=True)
+        return stable_hash(*[dumped.get(s) for s in sections], length=12)
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:

@@ -101,3 +101,12 @@ def test_vllm_backend_builds_a_lazy_resource(tmp_path: Path) -> None:
     resource = teacher_resource(spec)
     assert isinstance(resource, VLLMTeacher) and resource.tensor_parallel_size == 2
     assert "vllm" not in sys.modules  # nothing is imported until the engine is needed
+
+
+def test_section_hash_ignores_defaults_but_not_changes(tmp_path: Path) -> None:
+    base = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 4}))
+    explicit = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 4, "concurrency": 8}))
+    changed = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 8}))
+    assert base.section_hash("teacher") == explicit.section_hash("teacher")  # 8 is the default
+    assert base.section_hash("teacher") != changed.section_hash("teacher")
+    assert base.section_hash("filters") != load_spec(write_spec(tmp_path, filters={"exact_dedup": False})).section_hash("filters")
