@@ -6,7 +6,10 @@ import hashlib
 import json
 from typing import Any
 
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only frame_hash needs polars; backends import this module on machines without it
+    import polars as pl
 
 
 def canonical_json(value: Any) -> str:

@@ -76,6 +76,8 @@ class StrategySpec(_Strict):
     prompt: str | None = None  # overrides the strategy's built-in template
     temperature: float | None = Field(None, ge=0.0, le=5.0)
     max_new_tokens: int | None = Field(None, ge=1, le=8192)
+    # keep the teacher's k most likely tokens per generated position (expansions.token_logprobs) for logit distillation
+    top_logprobs: int = Field(0, ge=0, le=20)
 
     @field_validator("name")
     @classmethod

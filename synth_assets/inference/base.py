@@ -17,15 +17,20 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    # the k most likely tokens (with log-probs) at each generated position, kept for logit distillation
+    top_logprobs: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        params: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
             "stop": list(self.stop),
         }
+        if self.top_logprobs:  # absent when off, so cache keys made before the option existed still match
+            params["top_logprobs"] = self.top_logprobs
+        return params
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class GenerationResult:
 
     text: str | None
     choice_logprobs: dict[str, float] | None = None
+    # with SamplingParams.top_logprobs: per generated token, [token, logprob, [[top token, logprob], ...]]
+    token_logprobs: list[list[Any]] | None = None
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms: float = 0.0

@@ -9,6 +9,8 @@ from typing import TypeVar
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 
 R = TypeVar("R")
+# OpenAI's API caps top_logprobs at 20; the same cap everywhere keeps one spec valid on every backend
+MAX_TOP_LOGPROBS = 20
 
 
 class PromptTooLongError(ValueError):
@@ -37,9 +39,10 @@ def plan_reply(request: GenerationRequest, encode: Callable[[str], list[int]]) -
     """
     if request.choices is None:
         params = request.params
-        if params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1:
-            raise ValueError(f"sampling params {params.as_dict()} are invalid: "
-                             "need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
+        if (params.max_new_tokens < 1 or params.temperature < 0 or not 0 < params.top_p <= 1
+                or not 0 <= params.top_logprobs <= MAX_TOP_LOGPROBS):
+            raise ValueError(f"sampling params {params.as_dict()} are invalid: need max_new_tokens >= 1, "
+                             f"temperature >= 0, 0 < top_p <= 1 and 0 <= top_logprobs <= {MAX_TOP_LOGPROBS}")
         return None, params.max_new_tokens, f"max_new_tokens={params.max_new_tokens}"
     if not request.choices:
         raise ValueError("choices is an empty tuple; give at least one choice or None to generate")

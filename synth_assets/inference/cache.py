@@ -30,11 +30,14 @@ SCHEMA = {
     "choices": pl.String,
     "text": pl.String,
     "choice_logprobs": pl.String,
+    "token_logprobs": pl.String,
     "tokens_in": pl.Int64,
     "tokens_out": pl.Int64,
     "latency_ms": pl.Float64,
     "created_at": pl.Datetime("us", "UTC"),
 }
+# Shards written before a column existed lack it (read as null); the current schema decides, not the first file.
+_SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class TeacherCache:
                 return {}
             try:
                 hits = (
-                    pl.scan_parquet(shards)
+                    pl.scan_parquet(shards, **_SHARD_SCAN)
                     .filter(pl.col("cache_key").is_in(wanted))
                     .unique(subset="cache_key", keep="first")
                     .collect()
@@ -81,6 +84,7 @@ class TeacherCache:
             row["cache_key"]: GenerationResult(
                 text=row["text"],
                 choice_logprobs=json.loads(row["choice_logprobs"]) if row["choice_logprobs"] else None,
+                token_logprobs=json.loads(row["token_logprobs"]) if row["token_logprobs"] else None,
                 tokens_in=row["tokens_in"],
                 tokens_out=row["tokens_out"],
                 latency_ms=row["latency_ms"],
@@ -102,6 +106,7 @@ class TeacherCache:
                 "choices": json.dumps(list(c.request.choices)) if c.request.choices is not None else None,
                 "text": r.text,
                 "choice_logprobs": json.dumps(r.choice_logprobs) if r.choice_logprobs is not None else None,
+                "token_logprobs": json.dumps(r.token_logprobs, ensure_ascii=False) if r.token_logprobs is not None else None,
                 "tokens_in": r.tokens_in,
                 "tokens_out": r.tokens_out,
                 "latency_ms": r.latency_ms,
@@ -120,7 +125,7 @@ class TeacherCache:
         shards = self._shards()
         if len(shards) < min_shards:
             return
-        merged = pl.read_parquet(shards).unique(subset="cache_key", keep="first")
+        merged = pl.scan_parquet(shards, **_SHARD_SCAN).collect().unique(subset="cache_key", keep="first")
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
         for shard in shards:  # only the shards that were merged; new ones stay

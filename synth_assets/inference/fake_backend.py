@@ -33,7 +33,10 @@ class FakeBackend:
         words = prompt.split("\n")[-1].split()
         random.Random(stable_hash(prompt, req.params.as_dict())).shuffle(words)
         text = " ".join(words[: req.params.max_new_tokens])
-        return GenerationResult(text=text, tokens_in=tokens_in, tokens_out=len(words), latency_ms=1.0)
+        k = req.params.top_logprobs
+        # one "token" per word, the chosen one first among k candidates, like a real engine's shape
+        top = [[w, -0.25, [[w, -0.25]] + [[f"{w}~{j}", -1.0 - j] for j in range(k - 1)]] for w in text.split()] if k else None
+        return GenerationResult(text=text, token_logprobs=top, tokens_in=tokens_in, tokens_out=len(words), latency_ms=1.0)
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         time.sleep(self.delay_s)

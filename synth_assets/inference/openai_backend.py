@@ -169,6 +169,8 @@ def _payload(model: str, request: GenerationRequest) -> dict[str, Any]:
         body.update(max_tokens=params.max_new_tokens, temperature=params.temperature, top_p=params.top_p)
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.top_logprobs:
+            body.update(logprobs=True, top_logprobs=params.top_logprobs)
     else:
         body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=TOP_LOGPROBS)
     return body
@@ -204,7 +206,8 @@ def _parse(body: Any, request: GenerationRequest) -> GenerationResult:
             text = choice["message"]["content"]
             if not isinstance(text, str):
                 raise TypeError(f"message.content is {type(text).__name__}, not a string")
-            return GenerationResult(text=text, tokens_in=tokens_in, tokens_out=tokens_out)
+            top = _token_logprobs(choice) if request.params.top_logprobs else None
+            return GenerationResult(text=text, token_logprobs=top, tokens_in=tokens_in, tokens_out=tokens_out)
         content = (choice.get("logprobs") or {}).get("content") or [{}]
         top_entries = content[0].get("top_logprobs")
         top = [(str(t["token"]), float(t["logprob"])) for t in top_entries or []]
@@ -215,6 +218,15 @@ def _parse(body: Any, request: GenerationRequest) -> GenerationResult:
     scores = score_choices(request.choices, top)
     best = max(request.choices, key=scores.__getitem__)  # ties go to the earlier choice
     return GenerationResult(text=best, choice_logprobs=scores, tokens_in=tokens_in, tokens_out=tokens_out)
+
+
+def _token_logprobs(choice: dict[str, Any]) -> list[list[Any]]:
+    """The chat API's logprobs.content as [token, logprob, [[top token, logprob], ...]] per token."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        raise _RowFailed("server returned no logprobs though top_logprobs was asked for")
+    return [[str(e["token"]), float(e["logprob"]), [[str(t["token"]), float(t["logprob"])] for t in e.get("top_logprobs") or []]]
+            for e in content]
 
 
 def score_choices(choices: tuple[str, ...], top: list[tuple[str, float]]) -> dict[str, float]:

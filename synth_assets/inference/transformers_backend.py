@@ -182,17 +182,39 @@ class TransformersBackend:
         ids, mask = self._left_pad([r.prompt_ids for r in rows])
         cuda = ids.device.type == "cuda"
         # fork_rng keeps the seeding local: the same batch twice gives the same text, other code's RNG is untouched.
+        if params.top_logprobs:
+            # raw logits, before temperature and top_p: the teacher's own distribution is what a student distils
+            config.return_dict_in_generate, config.output_logits = True, True
         with torch.random.fork_rng(devices=[ids.device] if cuda else []), torch.inference_mode():
             torch.manual_seed(params.seed)
             out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config, tokenizer=tok)
+        sequences = out.sequences if params.top_logprobs else out
         stops = set(self._eos_ids) | {self._pad_id}
         results = []
-        for row, new in zip(rows, out[:, ids.shape[1]:].tolist()):
+        for i, (row, new) in enumerate(zip(rows, sequences[:, ids.shape[1]:].tolist())):
             # Rows that finished early are filled with pad; EOS itself is not part of the reply.
             n = next((k for k, t in enumerate(new) if t in stops), len(new))
             text = _cut_at_stop(tok.decode(new[:n], skip_special_tokens=True), params.stop)
-            results.append(GenerationResult(text=text, tokens_in=len(row.prompt_ids), tokens_out=n))
+            top = self._top_logprobs(out.logits, i, new[:n], params.top_logprobs) if params.top_logprobs else None
+            results.append(GenerationResult(text=text, token_logprobs=top, tokens_in=len(row.prompt_ids), tokens_out=n))
         return results
+
+    def _top_logprobs(self, logits: tuple[torch.Tensor, ...], row: int, tokens: list[int], k: int) -> list[list[Any]]:
+        """[token, logprob, [[top token, logprob], ...]] for each generated token of one row."""
+        import torch
+
+        tok = self._tokenizer
+        assert tok is not None
+        if not tokens:
+            return []
+        step_logprobs = torch.log_softmax(torch.stack([logits[t][row] for t in range(len(tokens))]).float(), dim=-1)
+        chosen = step_logprobs.gather(-1, torch.tensor(tokens, device=step_logprobs.device).unsqueeze(-1)).squeeze(-1)
+        top_values, top_ids = step_logprobs.topk(k, dim=-1)
+        entries = []
+        for t, token in enumerate(tokens):
+            top = [[tok.decode([j]), round(float(v), 5)] for j, v in zip(top_ids[t].tolist(), top_values[t].tolist())]
+            entries.append([tok.decode([token]), round(float(chosen[t]), 5), top])
+        return entries
 
     def _score_batch(self, rows: list[_Row]) -> list[GenerationResult]:
         """Sum of log-probs of each choice as the reply to its prompt: one forward pass for all pairs."""

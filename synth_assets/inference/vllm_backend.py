@@ -173,6 +173,8 @@ class VLLMBackend:
         assert self._api is not None
         knobs: dict[str, Any] = {"n": 1, "max_tokens": params.max_new_tokens, "temperature": params.temperature,
                                  "top_p": params.top_p, "seed": params.seed, "stop": list(params.stop) or None}
+        if params.top_logprobs:
+            knobs["logprobs"] = params.top_logprobs
         if self.response_schema is not None and self._api.structured is not None:
             field_name, params_class = self._api.structured
             knobs[field_name] = params_class(json=self.response_schema)
@@ -199,7 +201,26 @@ class VLLMBackend:
         outputs = _expect(len(rows), self._llm.chat([_messages(r.request) for r in rows],
                                                      sampling_params=[r.sampling for r in rows], use_tqdm=False))
         return [GenerationResult(text=out.outputs[0].text, tokens_in=len(out.prompt_token_ids or ()),
-                                 tokens_out=len(out.outputs[0].token_ids)) for out in outputs]
+                                 tokens_out=len(out.outputs[0].token_ids),
+                                 token_logprobs=self._top_logprobs(out.outputs[0], row.request.params.top_logprobs))
+                for row, out in zip(rows, outputs)]
+
+    def _top_logprobs(self, completion: Any, k: int) -> list[list[Any]] | None:
+        """vLLM's per-position {token_id: Logprob} dicts as [token, logprob, [[top token, logprob], ...]]."""
+        if not k:
+            return None
+        if not completion.logprobs:
+            raise ValueError("the engine returned no logprobs though top_logprobs was asked for")
+        decode = self._tokenizer.decode
+        entries = []
+        for token_id, position in zip(completion.token_ids, completion.logprobs):
+            ranked = sorted(position.items(), key=lambda item: -float(item[1].logprob))[:k]
+            top = [[lp.decoded_token if lp.decoded_token is not None else decode([j]), round(float(lp.logprob), 5)]
+                   for j, lp in ranked]
+            mine = position[token_id]
+            token = mine.decoded_token if mine.decoded_token is not None else decode([token_id])
+            entries.append([token, round(float(mine.logprob), 5), top])
+        return entries
 
     def _score(self, rows: list[_Row]) -> list[GenerationResult]:
         """Sum of each choice's prompt log-probs after its prompt: one llm.generate call for all pairs."""

@@ -63,6 +63,7 @@ def sampling_params(spec: PipelineSpec, cfg: StrategySpec, sample_idx: int) -> S
         temperature=temperature,
         top_p=spec.teacher.top_p,
         seed=spec.teacher.seed + sample_idx,
+        top_logprobs=cfg.top_logprobs,
     )
 
 

@@ -103,10 +103,16 @@ class Fleet:
         text = prompt[::-1]
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop", "logprobs": None}
-        if body.get("logprobs") and fault != "nologprobs":
+        if body.get("logprobs") and fault != "nologprobs" and body.get("max_tokens") == 1:
             top = [{"token": t, "logprob": lp} for t, lp in TOP_LOGPROBS[: body.get("top_logprobs", 0)]]
             choice["logprobs"] = {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"],
                                                "top_logprobs": top}]}
+        elif body.get("logprobs") and fault != "nologprobs":
+            # generation: one token per character, the sampled one first among k candidates
+            k = body.get("top_logprobs", 0)
+            choice["logprobs"] = {"content": [
+                {"token": c, "logprob": -0.5, "top_logprobs": [{"token": c, "logprob": -0.5}]
+                 + [{"token": f"alt{j}", "logprob": -1.0 - j} for j in range(k - 1)]} for c in text]}
         words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         usage = {"prompt_tokens": words, "completion_tokens": len(text.split())}
         with self._lock:

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.inference.cache import TeacherCache, TeacherCall
+from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
 from synth_assets.inference.fake_backend import FakeBackend
 from synth_assets.inference.runner import run_calls
 from synth_assets.storage.catalog import refresh_catalog
@@ -26,6 +26,37 @@ def test_key_changes_with_everything_that_changes_output() -> None:
     assert _call("hello", model="other").key != base
     req = GenerationRequest(messages=(("user", "hello"),))
     assert req.cache_key("m", "s", "2") != base and req.cache_key("m", "t", "1") != base
+
+
+def test_key_without_top_logprobs_is_unchanged_by_the_option() -> None:
+    """Caches written before top_logprobs existed must still hit: the option only enters keys when on."""
+    params = SamplingParams()
+    assert "top_logprobs" not in params.as_dict()
+    assert SamplingParams(top_logprobs=5).as_dict()["top_logprobs"] == 5
+    req = GenerationRequest(messages=(("user", "hello"),))
+    assert req.cache_key("m", "s", "1") == "71931068ecf259e86557e3b689ff66db"  # the key before the option existed
+    with_top = GenerationRequest(messages=(("user", "hello"),), params=SamplingParams(top_logprobs=5))
+    assert with_top.cache_key("m", "s", "1") != req.cache_key("m", "s", "1")
+
+
+def test_token_logprobs_round_trip_and_old_shards_still_read(tmp_path: Path) -> None:
+    import polars as pl
+
+    cache = TeacherCache(tmp_path)
+    old, new = _call("old"), _call("new")
+    # a shard from before the token_logprobs column existed
+    cache.dir.mkdir(parents=True)
+    legacy = {k: v for k, v in SCHEMA.items() if k != "token_logprobs"}
+    pl.DataFrame([{"cache_key": old.key, "text": "O", "tokens_in": 1, "tokens_out": 1, "latency_ms": 1.0}],
+                 schema=legacy).write_parquet(cache.dir / "0-legacy.parquet")
+    top = [["N", -0.1, [["N", -0.1], ["M", -2.5]]]]
+    cache.append("m", [new], [GenerationResult(text="N", token_logprobs=top, tokens_out=1)])
+    hits = cache.lookup([old.key, new.key])
+    assert hits[old.key].text == "O" and hits[old.key].token_logprobs is None
+    assert hits[new.key].token_logprobs == top
+    cache.compact(min_shards=2)
+    assert len(list(cache.dir.glob("*.parquet"))) == 1
+    assert cache.lookup([new.key])[new.key].token_logprobs == top
 
 
 def test_only_successes_are_cached(tmp_path: Path) -> None:

@@ -193,6 +193,19 @@ def test_choice_scoring_maps_top_logprobs_to_choices(fleet: Fleet) -> None:
     assert (body["logprobs"], body["top_logprobs"], body["max_tokens"]) == (True, 20, 1)
 
 
+def test_top_logprobs_are_asked_for_and_kept_per_token(fleet: Fleet) -> None:
+    plain, with_top, missing = backend(fleet.urls).generate([
+        ask("abc"), ask("xyz", params=SamplingParams(top_logprobs=3)),
+        ask("[nologprobs] q", params=SamplingParams(top_logprobs=3))])
+    assert plain.ok and plain.token_logprobs is None
+    assert with_top.ok and with_top.text == "zyx"
+    assert with_top.token_logprobs == [[c, -0.5, [[c, -0.5], ["alt0", -1.0], ["alt1", -2.0]]] for c in "zyx"]
+    body = next(r.body for r in fleet.records if r.body["messages"][-1]["content"] == "xyz")
+    assert body["logprobs"] is True and body["top_logprobs"] == 3
+    assert "logprobs" not in next(r.body for r in fleet.records if r.body["messages"][-1]["content"] == "abc")
+    assert not missing.ok and "no logprobs" in (missing.error or "")
+
+
 def test_choice_scoring_without_logprobs_is_an_error_row(fleet: Fleet) -> None:
     bare, empty = backend(fleet.urls).generate([ask("plain [nologprobs]", choices=("yes", "no")),
                                                ask("x", choices=())])

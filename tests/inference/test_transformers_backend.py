@@ -140,3 +140,19 @@ def test_single_token_fast_path_matches_pairwise_scoring(backend: TransformersBa
     assert fast.choice_logprobs and pairwise.choice_logprobs
     for w in words:
         assert fast.choice_logprobs[w] == pytest.approx(pairwise.choice_logprobs[w], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_top_logprobs_describe_each_generated_token(backend: TransformersBackend) -> None:
+    plain, with_top = backend.generate([ask("Name three colours.", 10), ask("Name three colours.", 10, top_logprobs=5)])
+    assert plain.token_logprobs is None
+    assert with_top.text == plain.text  # asking for log-probs does not change greedy decoding
+    entries = with_top.token_logprobs
+    assert entries is not None and len(entries) == with_top.tokens_out
+    for token, logprob, top in entries:
+        assert len(top) == 5 and logprob <= 0
+        values = [lp for _, lp in top]
+        assert values == sorted(values, reverse=True)
+        # greedy picks the most likely token, so the chosen token is the top-1 entry
+        assert top[0][0] == token and math.isclose(top[0][1], logprob, abs_tol=1e-4)
+    assert "".join(token for token, _, _ in entries).strip() == with_top.text.strip()

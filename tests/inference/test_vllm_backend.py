@@ -51,6 +51,7 @@ class FakeSamplingParams:
     seed: int | None = None
     stop: list[str] | None = None
     prompt_logprobs: int | None = None
+    logprobs: int | None = None
     structured_outputs: Any = None
 
 
@@ -67,6 +68,9 @@ class FakeTokenizer:
     def encode(self, text: str, add_special_tokens: bool) -> list[int]:
         assert not add_special_tokens
         return [ord(c) for c in text]
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(f"<{i}>" for i in ids)
 
 
 def token_logprob(token: int) -> float:
@@ -94,8 +98,14 @@ class FakeEngine:
         for conversation, text, sp in zip(conversations, last, sampling_params):
             reply = text[::-1][:sp.max_tokens]
             prompt = tok.encode(tok.apply_chat_template(conversation, True, False), False)
+            ids = [ord(c) for c in reply]
+            # Like vLLM: per position the sampled token plus the top-k, each a Logprob with its decoded text
+            logprobs = None if sp.logprobs is None else [
+                {t: SimpleNamespace(logprob=token_logprob(t), decoded_token=chr(t)),
+                 **{d: SimpleNamespace(logprob=-0.001 * (d + 1), decoded_token=None) for d in range(sp.logprobs)}}
+                for t in ids]
             outputs.append(SimpleNamespace(prompt_token_ids=prompt,
-                                           outputs=[SimpleNamespace(text=reply, token_ids=list(range(len(reply))))]))
+                                           outputs=[SimpleNamespace(text=reply, token_ids=ids, logprobs=logprobs)]))
         return outputs
 
     def generate(self, prompts: list[dict[str, list[int]]], sampling_params: FakeSamplingParams,
@@ -171,6 +181,19 @@ def test_choice_scores_sum_the_prompt_logprobs_of_the_choice_tokens() -> None:
     (call,) = backend.engine.generate_calls  # all five (row, choice) pairs in one engine call
     prompt = [ord(c) for c in "<user>Capital?<assistant>"]
     assert len(call) == 5 and call[0] == prompt + [ord(c) for c in "Paris"]
+
+
+def test_top_logprobs_map_vllms_per_position_dicts() -> None:
+    backend = FakeVLLMBackend()
+    plain, with_top = backend.generate([ask("abc", 8), ask("abc", 8, top_logprobs=2)])
+    assert backend.engine.chat_calls[0][1][0].logprobs is None and backend.engine.chat_calls[0][1][1].logprobs == 2
+    assert plain.token_logprobs is None
+    entries = with_top.token_logprobs
+    assert entries is not None and [e[0] for e in entries] == list(with_top.text or "")
+    for (token, logprob, top), char in zip(entries, with_top.text or ""):
+        assert logprob == round(token_logprob(ord(char)), 5)
+        # ranked by log-prob, k entries, tokens without decoded text decoded by the tokenizer
+        assert [t for t, _ in top] == ["<0>", "<1>"] and top[0][1] > top[1][1]
 
 
 def test_continuation_logprob_reads_only_the_choice_positions() -> None:

@@ -64,3 +64,27 @@ def test_rephrase_needs_a_label_and_samples_differ(spec) -> None:
     cfg = StrategySpec(name="rephrase", samples=3)
     params = [sampling_params(spec, cfg, i) for i in range(3)]
     assert len({p.seed for p in params}) == 3 and all(p.temperature > 0 for p in params)
+
+
+def test_top_logprobs_from_the_spec_reach_the_request_and_the_expansions_row(tmp_path: Path) -> None:
+    import json
+
+    import polars as pl
+
+    from synth_assets.inference.cache import TeacherCache
+    from synth_assets.inference.fake_backend import FakeBackend
+    from synth_assets.strategies.expand import expand
+
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "rephrase", "top_logprobs": 3}]))
+    req = STRATEGIES["rephrase"].request(spec, spec.strategies[0], SEED, 0)
+    assert req.params.top_logprobs == 3
+    seeds = pl.DataFrame({"seed_id": ["s1", "s2"], "input": [SEED.input, "Lovely tea, will buy again."],
+                          "target": ["other", "great"]})
+    df, _ = expand(spec, seeds, FakeBackend(), TeacherCache(tmp_path / "wh"), batch_size=4)
+    for row in df.iter_rows(named=True):
+        entries = json.loads(row["token_logprobs"])
+        assert [e[0] for e in entries] == row["raw_output"].split()
+        assert all(len(e[2]) == 3 for e in entries)
+    # served from the cache the second time, log-probs included
+    again, stats = expand(spec, seeds, FakeBackend(), TeacherCache(tmp_path / "wh"), batch_size=4)
+    assert stats.calls == 0 and again["token_logprobs"].to_list() == df["token_logprobs"].to_list()
