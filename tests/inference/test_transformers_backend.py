@@ -138,8 +138,11 @@ def test_single_token_fast_path_matches_pairwise_scoring(backend: TransformersBa
     # a multi-token choice sends the batch through the one-pair-per-choice path
     pairwise = backend.generate([choose(question, words + ("Buenos Aires",))])[0]
     assert fast.choice_logprobs and pairwise.choice_logprobs
+    # the two paths run different shapes: fp32 (CPU) agrees to 1e-3; bf16 (the GPU default) to about 1e-2
+    tolerance = 1e-3 if backend._model is not None and backend._model.dtype.itemsize == 4 else 2e-2
     for w in words:
-        assert fast.choice_logprobs[w] == pytest.approx(pairwise.choice_logprobs[w], abs=1e-3)
+        assert fast.choice_logprobs[w] == pytest.approx(pairwise.choice_logprobs[w], abs=tolerance)
+    assert fast.text == pairwise.text == "Paris"
 
 
 @pytest.mark.slow
