@@ -127,10 +127,15 @@ class StudentSpec(_Strict):
     seed: int = 0
 
 
+TASKS = ("classification", "math")
+TASK_METRICS = {"classification": ("accuracy", "macro_f1"), "math": ("numeric_match", "exact_match")}
+
+
 class EvalSpec(SourceSpec):
     """The held-out set; never used for training, always used to score every model."""
 
-    metrics: list[Literal["accuracy", "macro_f1"]] = ["accuracy", "macro_f1"]
+    # default: the task's metrics (classification: accuracy, macro_f1; math: numeric_match, exact_match)
+    metrics: list[Literal["accuracy", "macro_f1", "numeric_match", "exact_match"]] | None = None
 
 
 class PipelineSpec(_Strict):
@@ -138,9 +143,10 @@ class PipelineSpec(_Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")
     description: str = ""
-    task: Literal["classification"] = "classification"
+    # classification: targets are labels; math: targets are numeric answers (word problems)
+    task: Literal["classification", "math"] = "classification"
     instruction: str = Field(min_length=1)
-    labels: list[str] = Field(min_length=2)
+    labels: list[str] = []
     label_words: dict[str, str] = {}
     seeds: list[SourceSpec] = Field(min_length=1)
     eval: EvalSpec
@@ -153,6 +159,10 @@ class PipelineSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineSpec:
+        if self.task == "classification" and len(self.labels) < 2:
+            raise ValueError("labels: a classification task needs at least two labels")
+        if self.task != "classification" and (self.labels or self.label_words):
+            raise ValueError(f"labels: a {self.task} task has no label set; remove labels and label_words")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("labels: each label must appear once")
         unknown = set(self.label_words) - set(self.labels)
@@ -164,7 +174,22 @@ class PipelineSpec(_Strict):
             raise ValueError(f"schedule: {self.schedule!r} is not a 5-field cron expression such as '0 3 * * *'")
         if not self.eval.target:
             raise ValueError("eval.target: the held-out set needs a target column to score models")
+        wrong = [m for m in self.eval.metrics or () if m not in TASK_METRICS[self.task]]
+        if wrong:
+            raise ValueError(f"eval.metrics: {wrong} do not apply to a {self.task} task; use {list(TASK_METRICS[self.task])}")
+        from synth_assets.strategies import STRATEGIES
+
+        for i, cfg in enumerate(self.strategies):
+            tasks = STRATEGIES[cfg.name].tasks
+            if self.task not in tasks:
+                raise ValueError(f"strategies.{i}.name: strategy {cfg.name!r} does not apply to a {self.task} task "
+                                 f"(it applies to: {', '.join(tasks)})")
         return self
+
+    @property
+    def metrics(self) -> list[str]:
+        """The eval metrics to report: the spec's, else the task's defaults."""
+        return list(self.eval.metrics or TASK_METRICS[self.task])
 
     def word_for(self, label: str) -> str:
         """The word the teacher scores for a label (labels like 'other' read badly to an LM)."""

@@ -110,3 +110,20 @@ def test_section_hash_ignores_defaults_but_not_changes(tmp_path: Path) -> None:
     assert base.section_hash("teacher") == explicit.section_hash("teacher")  # 8 is the default
     assert base.section_hash("teacher") != changed.section_hash("teacher")
     assert base.section_hash("filters") != load_spec(write_spec(tmp_path, filters={"exact_dedup": False})).section_hash("filters")
+
+
+def test_math_task_needs_no_labels_and_rejects_label_only_strategies(tmp_path) -> None:
+    math = {"task": "math", "instruction": "Solve the word problem.", "labels": [], "label_words": {},
+            "seeds": [{"path": str(DATA / "math_seeds.jsonl"), "input": "problem", "target": "answer"}],
+            "eval": {"path": str(DATA / "math_test.jsonl"), "input": "problem", "target": "answer"},
+            "strategies": [{"name": "rephrase"}]}
+    spec = load_spec(write_spec(tmp_path, **math))
+    assert spec.task == "math" and spec.metrics == ["numeric_match", "exact_match"]
+    with pytest.raises(SpecError, match=r"strategies\.0\.name: strategy 'label' does not apply to a math task"):
+        load_spec(write_spec(tmp_path, **{**math, "strategies": [{"name": "label"}]}))
+    with pytest.raises(SpecError, match=r"eval\.metrics: \['accuracy'\] do not apply to a math task"):
+        load_spec(write_spec(tmp_path, **{**math, "eval": {**math["eval"], "metrics": ["accuracy"]}}))
+    with pytest.raises(SpecError, match="labels: a math task has no label set"):
+        load_spec(write_spec(tmp_path, **{**math, "labels": ["a", "b"]}))
+    with pytest.raises(SpecError, match="labels: a classification task needs at least two labels"):
+        load_spec(write_spec(tmp_path, labels=["great"], label_words={}))

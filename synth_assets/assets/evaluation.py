@@ -48,7 +48,7 @@ def build_evaluation(b: Build):
 
         scores, pred_rows = [], []
         for model, (pred, ckpt) in predictions.items():
-            for metric, value in classification_metrics(truth, pred, spec.labels, spec.eval.metrics).items():
+            for metric, value in classification_metrics(truth, pred, spec.labels, spec.metrics).items():
                 scores.append({"model": model, "metric": metric, "value": value, "n": len(truth), "split": "test",
                                "checkpoint_id": ckpt, "eval_set_version": eval_version})
             pred_rows += [{"model": model, "eval_id": i, "target": t, "prediction": p, "correct": p == t}

@@ -1,9 +1,10 @@
-"""Output validity: teacher errors, empty or out-of-bounds text, labels outside the label set."""
+"""Output validity: teacher errors, empty or out-of-bounds text, targets outside the task's answer space."""
 
 from __future__ import annotations
 
 import polars as pl
 
+from synth_assets.evaluation.answers import extract_number
 from synth_assets.spec import PipelineSpec
 
 
@@ -20,6 +21,15 @@ def invalid_reason(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) ->
         .when(pl.col("_len") > v.max_chars).then(pl.lit(f"invalid: longer than {v.max_chars} chars"))
         .when((pl.col("strategy") != "label") & (ratio < v.min_length_ratio)).then(pl.lit(f"invalid: under {v.min_length_ratio}x the seed's length"))
         .when((pl.col("strategy") != "label") & (ratio > v.max_length_ratio)).then(pl.lit(f"invalid: over {v.max_length_ratio}x the seed's length"))
-        .when(pl.col("target").is_null() | ~pl.col("target").is_in(spec.labels)).then(pl.lit("invalid: target not in labels"))
+        .when(_bad_target(spec)).then(pl.lit("invalid: target not in labels" if spec.task == "classification"
+                                            else "invalid: target holds no numeric answer"))
     )
     return x.select(reason.alias("invalid_reason")).to_series()
+
+
+def _bad_target(spec: PipelineSpec) -> pl.Expr:
+    """A label outside the label set, or (math) an answer with no number in it."""
+    if spec.task == "classification":
+        return pl.col("target").is_null() | ~pl.col("target").is_in(spec.labels)
+    answer = pl.col("target").map_elements(extract_number, return_dtype=pl.String)
+    return pl.col("target").is_null() | answer.is_null()

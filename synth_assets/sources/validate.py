@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from synth_assets.evaluation.answers import extract_number
 from synth_assets.hashing import stable_hash
 from synth_assets.sources.read import read_rows
 from synth_assets.spec import PipelineSpec, SourceSpec
@@ -50,8 +51,10 @@ def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str 
     if src.target is not None:
         if target is None or not target.strip():
             return f"missing target (column {src.target!r})"
-        if target.strip() not in spec.labels:
+        if spec.task == "classification" and target.strip() not in spec.labels:
             return f"target {target.strip()!r} not in labels {spec.labels}"
+        if spec.task == "math" and extract_number(target) is None:
+            return f"target {target.strip()!r} holds no numeric answer (column {src.target!r})"
     return None
 
 

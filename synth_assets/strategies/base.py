@@ -36,6 +36,7 @@ class Strategy(Protocol):
 
     name: str
     version: str
+    tasks: tuple[str, ...]  # the spec tasks ("classification", "math") it can serve
     # a pydantic model for structured replies, or None; replies that fail it are retried once
     response_schema: type | None
 

@@ -22,6 +22,7 @@ TEMPLATE = "{instruction}\n\nText: {input}\n\nAnswer with one word: {choices}."
 class LabelStrategy:
     name = "label"
     version = "1"
+    tasks = ("classification",)
     response_schema = None
 
     def applies_to(self, seed: Seed) -> bool:

@@ -32,6 +32,7 @@ class NewText(BaseModel):
 class NewQuestionStrategy:
     name = "new_question"
     version = "1"
+    tasks = ("classification",)
     response_schema = NewText
 
     def applies_to(self, seed: Seed) -> bool:

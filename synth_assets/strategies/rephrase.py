@@ -15,6 +15,11 @@ TEMPLATE = (
     "Rewrite the following text in different words. Keep its meaning, its tone and its opinion. "
     "Reply with the rewritten text only.\n\nText: {input}"
 )
+# A rephrased word problem must keep every quantity, or the seed's answer no longer fits it.
+MATH_TEMPLATE = (
+    "Rewrite the following math word problem in different words. Keep every number and ask the same question. "
+    "Reply with the rewritten problem only.\n\nProblem: {input}"
+)
 # Small models like to announce their answer; these lead-ins are not part of the rewrite.
 _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |a )?)?(rewritten|paraphrased|new)?\s*(text|version|review)?\s*:\s*", re.I)
 
@@ -22,13 +27,15 @@ _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |a )?)?(rewritten
 class RephraseStrategy:
     name = "rephrase"
     version = "1"
+    tasks = ("classification", "math")
     response_schema = None
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.target is not None
 
     def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input)
+        template = cfg.prompt or (MATH_TEMPLATE if spec.task == "math" else TEMPLATE)
+        prompt = render(template, instruction=spec.instruction, input=seed.input)
         return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:

@@ -1,0 +1,45 @@
+"""Numeric answers of math word problems: where a reply states its answer and when two answers agree.
+
+GSM8K-style solutions end with `#### <answer>`; replies without that marker are read by their last
+number, which is what "numeric answer match" means in the math-distillation papers.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_MARKED = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def normalise_number(text: str) -> str | None:
+    """Canonical decimal text of a number ('1,000' -> '1000', '3.50' -> '3.5'); None if it is not one."""
+    try:
+        value = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")
+
+
+def extract_number(text: str | None) -> str | None:
+    """The answer a reply commits to: the number after '####', else the last number in it."""
+    if not text:
+        return None
+    marked = _MARKED.findall(text)
+    candidates = marked or _NUMBER.findall(text)
+    for candidate in reversed(candidates):
+        number = normalise_number(candidate)
+        if number is not None:
+            return number
+    return None
+
+
+def numbers_match(prediction: str | None, target: str | None) -> bool:
+    """Whether a reply's answer equals the target's answer as numbers (not as strings)."""
+    got, want = extract_number(prediction), extract_number(target)
+    return got is not None and got == want
