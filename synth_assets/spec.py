@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synth_assets.hashing import stable_hash
+from synth_assets.inference.budget import Budget, Price
 
 SOURCE_FORMATS = ("csv", "jsonl", "parquet")
 
@@ -131,6 +132,21 @@ TASKS = ("classification", "math")
 TASK_METRICS = {"classification": ("accuracy", "macro_f1"), "math": ("numeric_match", "exact_match")}
 
 
+class PriceSpec(_Strict):
+    """What a teacher model costs, USD per million tokens (leave out for local models: 0)."""
+
+    input_per_million: float = Field(0.0, ge=0.0)
+    output_per_million: float = Field(0.0, ge=0.0)
+
+
+class BudgetSpec(_Strict):
+    """The cost ledger's prices and the caps on what a pipeline's dataset may cost in teacher calls."""
+
+    prices: dict[str, PriceSpec] = {}  # by teacher model name as written in teacher.model
+    max_usd: float | None = Field(None, gt=0.0)
+    max_calls: int | None = Field(None, ge=1)
+
+
 class EvalSpec(SourceSpec):
     """The held-out set; never used for training, always used to score every model."""
 
@@ -154,6 +170,7 @@ class PipelineSpec(_Strict):
     strategies: list[StrategySpec] = Field(min_length=1)
     filters: FiltersSpec = FiltersSpec()
     student: StudentSpec = StudentSpec()
+    budget: BudgetSpec = BudgetSpec()
     max_input_chars: int = Field(4000, ge=1)
     schedule: str | None = None  # cron: refresh what is stale on this schedule (needs the Dagster daemon)
 
@@ -190,6 +207,11 @@ class PipelineSpec(_Strict):
     def metrics(self) -> list[str]:
         """The eval metrics to report: the spec's, else the task's defaults."""
         return list(self.eval.metrics or TASK_METRICS[self.task])
+
+    def teacher_budget(self) -> Budget:
+        """A fresh spend counter for one materialisation, priced for this pipeline's teacher."""
+        price = self.budget.prices.get(self.teacher.model, PriceSpec())
+        return Budget(Price(price.input_per_million, price.output_per_million), self.budget.max_usd, self.budget.max_calls)
 
     def word_for(self, label: str) -> str:
         """The word the teacher scores for a label (labels like 'other' read badly to an LM)."""

@@ -11,7 +11,7 @@ from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.training import get_classifier
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: cost per accuracy point
 SCORE_SCHEMA = {"model": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64, "split": pl.String,
                 "checkpoint_id": pl.String, "eval_set_version": pl.String}
 PRED_SCHEMA = {"model": pl.String, "eval_id": pl.String, "target": pl.String, "prediction": pl.String, "correct": pl.Boolean}
@@ -25,12 +25,14 @@ def build_evaluation(b: Build):
             "eval_scores": AssetOut(key=b.key("eval_scores"), kinds=TABLE_KINDS, description="model × metric on the held-out split."),
             "eval_predictions": AssetOut(key=b.key("eval_predictions"), kinds=TABLE_KINDS, description="One row per (model, eval item): prediction and whether it was right."),
         },
-        ins={"student_checkpoint": AssetIn(key=b.key("student_checkpoint")), "eval_set": AssetIn(key=b.key("eval_set"))},
+        ins={"student_checkpoint": AssetIn(key=b.key("student_checkpoint")), "eval_set": AssetIn(key=b.key("eval_set")),
+             "expansions": AssetIn(key=b.key("expansions"))},
         required_resource_keys={b.teacher_key},
         group_name=b.group,
         code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher')}",
     )
-    def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame):
+    def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame,
+                   expansions: pl.DataFrame):
         truth = eval_set["target"].to_list()
         texts = eval_set["input"].to_list()
         eval_version = frame_hash(eval_set)
@@ -58,7 +60,26 @@ def build_evaluation(b: Build):
         acc = dict(score_df.filter(pl.col("metric") == "accuracy").select("model", "value").iter_rows())
         delta = acc.get("student_synthetic", 0.0) - acc.get("student_seeds_only", 0.0)
         yield table_output(score_df, "eval_scores", scores=MetadataValue.md(preview_markdown(table, rows=20)),
-                           synthetic_minus_seeds_only_accuracy=MetadataValue.float(round(delta, 4)))
+                           synthetic_minus_seeds_only_accuracy=MetadataValue.float(round(delta, 4)),
+                           **cost_per_point(expansions, delta))
         yield table_output(pl.DataFrame(pred_rows, schema=PRED_SCHEMA), "eval_predictions")
 
     return evaluation
+
+
+def cost_per_point(expansions: pl.DataFrame, delta: float) -> dict[str, MetadataValue]:
+    """Teacher spend behind the synthetic data per accuracy point it gained over the seeds-only student.
+
+    USD where the spec prices the teacher, else engine seconds (local models cost time, not money).
+    No gain means no finite price per point: reported as null rather than a misleading number.
+    """
+    usd = float(expansions["cost_usd"].sum() or 0.0) if "cost_usd" in expansions.columns else 0.0
+    seconds = float(expansions["latency_ms"].sum() or 0.0) / 1000
+    points = delta * 100
+    per_point = (usd if usd > 0 else seconds) / points if points > 0 else None
+    unit = "usd" if usd > 0 else "engine_seconds"
+    return {
+        "teacher_cost_usd": MetadataValue.float(round(usd, 6)),
+        "teacher_engine_seconds": MetadataValue.float(round(seconds, 2)),
+        f"{unit}_per_accuracy_point": MetadataValue.float(round(per_point, 6)) if per_point is not None else MetadataValue.null(),
+    }

@@ -7,6 +7,7 @@ import polars as pl
 from synth_assets.filters.confidence import recalibrate
 from synth_assets.strategies.expand import expand
 from synth_assets.inference.base import TeacherBackend
+from synth_assets.inference.budget import Budget
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.runner import RunStats
 from synth_assets.spec import PipelineSpec, StrategySpec
@@ -20,6 +21,8 @@ def teacher_predictions(
     only_label = spec.model_copy(update={"strategies": [label_cfg]})
     # eval rows are scored without their target: the teacher must not see the answer
     rows = eval_set.select(pl.col("eval_id").alias("seed_id"), "input", pl.lit(None, pl.String).alias("target"))
-    df, stats = expand(only_label, rows, backend, cache, batch_size)
+    # the budget caps what the *dataset* costs; measuring the teacher is never cut short (but is priced)
+    uncapped = Budget(price=spec.teacher_budget().price)
+    df, stats = expand(only_label, rows, backend, cache, batch_size, budget=uncapped)
     calibrated = recalibrate(df, spec.labels, calibrate=True)
     return {"raw": df["target"].to_list(), "calibrated": calibrated["target"].to_list()}, stats

@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from synth_assets.hashing import canonical_json
 from synth_assets.inference.base import GenerationResult, TeacherBackend
+from synth_assets.inference.budget import Budget, skipped
 from synth_assets.inference.cache import TeacherCache, TeacherCall
 
 log = logging.getLogger("synth.teacher")
@@ -25,6 +26,7 @@ class RunStats:
     calls: int = 0
     errors: int = 0
     seconds: float = 0.0
+    skipped: int = 0  # calls the teacher budget did not allow
 
     def add(self, other: RunStats) -> RunStats:
         """Both runs' costs together (e.g. first attempts and structured-output retries)."""
@@ -32,13 +34,16 @@ class RunStats:
 
 
 def run_calls(
-    calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int
+    calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int, budget: Budget | None = None
 ) -> tuple[dict[str, tuple[GenerationResult, bool]], RunStats]:
-    """Results by cache key with a cache-hit flag; identical calls are made once."""
+    """Results by cache key with a cache-hit flag; identical calls are made once, within the budget."""
     started = time.perf_counter()
+    budget = budget or Budget()
     unique = list({c.key: c for c in calls}.values())
     cached = cache.lookup([c.key for c in unique])
     out: dict[str, tuple[GenerationResult, bool]] = {k: (r, True) for k, r in cached.items()}
+    for result in cached.values():  # paid for when first made: it counts against the cap
+        budget.charge(result)
     misses = [c for c in unique if c.key not in cached]
     # Batches of one kind (scoring vs generating, same sampling params) and similar prompt length:
     # backends split mixed batches, and padding wastes compute.
@@ -49,6 +54,16 @@ def run_calls(
     with tqdm(total=len(misses), desc="teacher", unit="call", disable=not misses) as bar:
         for start in range(0, len(misses), batch_size):
             batch = misses[start : start + batch_size]
+            admitted = budget.admit(batch)
+            if admitted < len(batch):
+                over = misses[start + admitted:]
+                log.warning("teacher budget reached (%.4f USD, %d calls): %d calls skipped", budget.spent_usd, budget.calls, len(over))
+                for call in over:
+                    out[call.key] = (skipped(), False)
+                stats.skipped = len(over)
+                batch = batch[:admitted]
+                if not batch:
+                    break
             results = backend.generate([c.request for c in batch])
             if len(results) != len(batch):  # a backend bug must not silently misalign rows
                 raise RuntimeError(f"backend {backend.model_id} returned {len(results)} results for {len(batch)} requests")
@@ -56,8 +71,11 @@ def run_calls(
             for call, result in zip(batch, results):
                 out[call.key] = (result, False)
                 stats.errors += 0 if result.ok else 1
+                budget.charge(result)
             stats.calls += len(batch)
             bar.update(len(batch))
+            if stats.skipped:
+                break
             if (start // batch_size) % 10 == 0:
                 log.info("teacher: %d/%d generated", min(start + batch_size, len(misses)), len(misses))
     cache.compact()

@@ -9,10 +9,12 @@ views, never corrupts data, and the next refresh (or `synth catalog`) adds them.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 log = logging.getLogger("synth.catalog")
 CATALOG_FILE = "synth.duckdb"
@@ -28,6 +30,30 @@ from "{schema}".train_set t
 join "{schema}".seeds s on s.seed_id = t.seed_id
 left join "{schema}".expansions e on e.row_id = t.row_id
 """
+
+
+# The cost ledger: teacher spend per strategy and round, over the expansions of every round.
+COSTS_SQL = """
+create or replace view "{schema}".costs as
+select strategy, round, teacher_model,
+       count(*) as rows, count(*) filter (where not cache_hit) as new_calls,
+       count(*) filter (where error like 'skipped:%') as skipped_by_budget,
+       sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out,
+       round(sum(latency_ms) / 1000, 3) as engine_seconds, sum(cost_usd) as cost_usd
+from ({union})
+group by all order by round, strategy
+"""
+_EXPANSIONS = re.compile(r"^expansions(_r\d+)?$")
+
+
+def _costs_statement(schema: str, schema_dir: Path, tables: set[str]) -> str | None:
+    """The costs view when some expansions table carries the ledger columns (tables from older runs may not)."""
+    sources = []
+    for name in sorted(t for t in tables if _EXPANSIONS.match(t)):
+        path = schema_dir / f"{name}.parquet"
+        if path.is_file() and "cost_usd" in pl.read_parquet_schema(path):
+            sources.append(f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"')
+    return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
 
 
 def _quote(path: Path) -> str:
@@ -53,6 +79,9 @@ def _view_statements(root: Path) -> list[str]:
             stmts.append(f'create or replace view "{schema}"."{name}" as select * from {source}')
         if {"train_set", "seeds", "expansions"} <= tables:
             stmts.append(LINEAGE_SQL.format(schema=schema))
+        costs = _costs_statement(schema, schema_dir, tables)
+        if costs:
+            stmts.append(costs)
     cache = root / CACHE_DIR / "teacher"
     if cache.is_dir() and any(cache.glob("*.parquet")):
         stmts.append(f"create or replace view main.teacher_cache as select * from read_parquet({_quote(cache / '*.parquet')}, union_by_name=true)")

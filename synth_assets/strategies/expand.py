@@ -9,6 +9,7 @@ import polars as pl
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import TeacherBackend
+from synth_assets.inference.budget import Budget
 from synth_assets.inference.cache import TeacherCache, TeacherCall
 from synth_assets.inference.runner import RunStats, run_calls
 from synth_assets.spec import PipelineSpec
@@ -35,6 +36,7 @@ EXPANSIONS_SCHEMA = {
     "tokens_in": pl.Int64,
     "tokens_out": pl.Int64,
     "latency_ms": pl.Float64,
+    "cost_usd": pl.Float64,
     "error": pl.String,
     "attempts": pl.Int64,
 }
@@ -61,9 +63,10 @@ def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> 
 
 
 def expand(
-    spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0
+    spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0,
+    budget: Budget | None = None,
 ) -> tuple[pl.DataFrame, RunStats]:
-    """One row per (seed, strategy, sample); failed calls and unparseable replies become rows with `error`."""
+    """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`."""
     planned: list[tuple[Seed, str, int, TeacherCall]] = []
     for cfg in spec.strategies:
         strategy = STRATEGIES[cfg.name]
@@ -74,10 +77,11 @@ def expand(
                 req = strategy.request(spec, cfg, seed, sample_idx)
                 key = req.cache_key(backend.model_id, strategy.name, strategy.version)
                 planned.append((seed, cfg.name, sample_idx, TeacherCall(key, req, strategy.name, strategy.version)))
-    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size)
+    budget = budget or spec.teacher_budget()
+    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size, budget)
     retries = _structured_retries(spec, planned, results, backend.model_id)
     if retries:
-        retried, retry_stats = run_calls(list(retries.values()), backend, cache, batch_size)
+        retried, retry_stats = run_calls(list(retries.values()), backend, cache, batch_size, budget)
         results.update(retried)
         stats = stats.add(retry_stats)
     rows: list[dict[str, Any]] = []
@@ -107,6 +111,7 @@ def expand(
                 "tokens_in": sum(r.tokens_in for r in spent),
                 "tokens_out": sum(r.tokens_out for r in spent),
                 "latency_ms": sum(r.latency_ms for r in spent),
+                "cost_usd": sum(budget.price.cost(r.tokens_in, r.tokens_out) for r in spent),
                 "error": result.error if not result.ok else (parsed.error if parsed else None),
                 "attempts": len(spent),
             }
