@@ -12,6 +12,7 @@ from synth_assets.automation import build_triggers, on_real_change
 from synth_assets.assets.evaluation import build_evaluation
 from synth_assets.assets.expansions import build_expansions
 from synth_assets.assets.filtered import build_filter_assets
+from synth_assets.assets.rounds import build_rounds
 from synth_assets.assets.seeds import build_seed_assets
 from synth_assets.assets.student import build_student
 from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher, VLLMTeacher
@@ -25,7 +26,7 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     """Every asset of one pipeline, keyed <pipeline>/<table>."""
     b = Build(spec, root)
     seed_files, *computed = build_seed_assets(b)
-    computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b)]
+    computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b), *build_rounds(b)]
     condition = on_real_change()
     return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed)]
 

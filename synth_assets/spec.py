@@ -154,6 +154,19 @@ class EvalSpec(SourceSpec):
     metrics: list[Literal["accuracy", "macro_f1", "numeric_match", "exact_match"]] | None = None
 
 
+class RoundsSpec(_Strict):
+    """Error-driven rounds (LLM2LLM): the student's mistakes on the labelled seeds seed the next expansions."""
+
+    max_rounds: int = Field(0, ge=0, le=10)  # 0: no rounds after the first train set
+    # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction)
+    strategy: StrategySpec = StrategySpec(name="rephrase", samples=2)
+    # a seed also counts as an error when the student gives its true label less probability than this
+    # (classifier students): small students often fit their seeds, yet stay unsure where they will fail
+    uncertain_below: float = Field(0.0, ge=0.0, le=1.0)
+    # stop early when the last round's student improved its accuracy on the labelled seeds by less than this
+    min_improvement: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class PipelineSpec(_Strict):
     """A whole pipeline: seeds, teacher, strategies, filters, student, evaluation."""
 
@@ -170,6 +183,7 @@ class PipelineSpec(_Strict):
     strategies: list[StrategySpec] = Field(min_length=1)
     filters: FiltersSpec = FiltersSpec()
     student: StudentSpec = StudentSpec()
+    rounds: RoundsSpec = RoundsSpec()
     budget: BudgetSpec = BudgetSpec()
     max_input_chars: int = Field(4000, ge=1)
     schedule: str | None = None  # cron: refresh what is stale on this schedule (needs the Dagster daemon)
@@ -196,6 +210,8 @@ class PipelineSpec(_Strict):
             raise ValueError(f"eval.metrics: {wrong} do not apply to a {self.task} task; use {list(TASK_METRICS[self.task])}")
         from synth_assets.strategies import STRATEGIES
 
+        if self.task not in STRATEGIES[self.rounds.strategy.name].tasks:
+            raise ValueError(f"rounds.strategy.name: strategy {self.rounds.strategy.name!r} does not apply to a {self.task} task")
         for i, cfg in enumerate(self.strategies):
             tasks = STRATEGIES[cfg.name].tasks
             if self.task not in tasks:

@@ -4,17 +4,14 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, multi_asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
-from synth_assets.evaluation.metrics import classification_metrics
+from synth_assets.evaluation.scoring import score_predictions
+from synth_assets.evaluation.students import student_predictions
 from synth_assets.evaluation.teacher import teacher_predictions
 from synth_assets.hashing import frame_hash
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.outputs import preview_markdown, table_output
-from synth_assets.training import get_classifier
 
-CODE_VERSION = "2"  # 2: cost per accuracy point
-SCORE_SCHEMA = {"model": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64, "split": pl.String,
-                "checkpoint_id": pl.String, "eval_set_version": pl.String}
-PRED_SCHEMA = {"model": pl.String, "eval_id": pl.String, "target": pl.String, "prediction": pl.String, "correct": pl.Boolean}
+CODE_VERSION = "3"  # 3: round column; math metrics
 
 
 def build_evaluation(b: Build):
@@ -33,11 +30,8 @@ def build_evaluation(b: Build):
     )
     def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame,
                    expansions: pl.DataFrame):
-        truth = eval_set["target"].to_list()
-        texts = eval_set["input"].to_list()
         eval_version = frame_hash(eval_set)
         predictions: dict[str, tuple[list[str | None], str | None]] = {}
-
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
         teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
@@ -45,30 +39,22 @@ def build_evaluation(b: Build):
         predictions["teacher"] = (teacher_preds["raw"], None)
         predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
         for row in student_checkpoint.iter_rows(named=True):
-            preds = get_classifier(row["kind"]).predict(row["path"], texts)
-            predictions[f"student_{row['variant']}"] = ([p.label for p in preds], row["checkpoint_id"])
-
-        scores, pred_rows = [], []
-        for model, (pred, ckpt) in predictions.items():
-            for metric, value in classification_metrics(truth, pred, spec.labels, spec.metrics).items():
-                scores.append({"model": model, "metric": metric, "value": value, "n": len(truth), "split": "test",
-                               "checkpoint_id": ckpt, "eval_set_version": eval_version})
-            pred_rows += [{"model": model, "eval_id": i, "target": t, "prediction": p, "correct": p == t}
-                          for i, t, p in zip(eval_set["eval_id"], truth, pred)]
-        score_df = pl.DataFrame(scores, schema=SCORE_SCHEMA)
+            predictions[f"student_{row['variant']}"] = (student_predictions(row, eval_set["input"].to_list()), row["checkpoint_id"])
+        score_df, pred_df = score_predictions(spec, eval_set, eval_version, 0, predictions)
         table = score_df.pivot(on="metric", index="model", values="value")
-        acc = dict(score_df.filter(pl.col("metric") == "accuracy").select("model", "value").iter_rows())
-        delta = acc.get("student_synthetic", 0.0) - acc.get("student_seeds_only", 0.0)
+        main_metric = spec.metrics[0]
+        best = dict(score_df.filter(pl.col("metric") == main_metric).select("model", "value").iter_rows())
+        delta = best.get("student_synthetic", 0.0) - best.get("student_seeds_only", 0.0)
         yield table_output(score_df, "eval_scores", scores=MetadataValue.md(preview_markdown(table, rows=20)),
-                           synthetic_minus_seeds_only_accuracy=MetadataValue.float(round(delta, 4)),
+                           **{f"synthetic_minus_seeds_only_{main_metric}": MetadataValue.float(round(delta, 4))},
                            **cost_per_point(expansions, delta))
-        yield table_output(pl.DataFrame(pred_rows, schema=PRED_SCHEMA), "eval_predictions")
+        yield table_output(pred_df, "eval_predictions")
 
     return evaluation
 
 
 def cost_per_point(expansions: pl.DataFrame, delta: float) -> dict[str, MetadataValue]:
-    """Teacher spend behind the synthetic data per accuracy point it gained over the seeds-only student.
+    """Teacher spend behind the synthetic data per point of the main metric gained over the seeds-only student.
 
     USD where the spec prices the teacher, else engine seconds (local models cost time, not money).
     No gain means no finite price per point: reported as null rather than a misleading number.
@@ -81,5 +67,5 @@ def cost_per_point(expansions: pl.DataFrame, delta: float) -> dict[str, Metadata
     return {
         "teacher_cost_usd": MetadataValue.float(round(usd, 6)),
         "teacher_engine_seconds": MetadataValue.float(round(seconds, 2)),
-        f"{unit}_per_accuracy_point": MetadataValue.float(round(per_point, 6)) if per_point is not None else MetadataValue.null(),
+        f"{unit}_per_point_gained": MetadataValue.float(round(per_point, 6)) if per_point is not None else MetadataValue.null(),
     }

@@ -14,6 +14,13 @@ TRAIN_SCHEMA = {
 }
 
 
+def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
+    """The accepted expansions as train_set rows (origin `expansion`, their round kept)."""
+    return filtered.filter(pl.col("accepted")).select(
+        "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round"
+    ).cast(TRAIN_SCHEMA)
+
+
 def build_filter_assets(b: Build) -> list:
     spec = b.spec
 
@@ -54,10 +61,8 @@ def build_filter_assets(b: Build) -> list:
             pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
             pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
         )
-        expansion_rows = filtered.filter(pl.col("accepted")).select(
-            "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round"
-        )
-        df = pl.concat([seed_rows.cast(TRAIN_SCHEMA), expansion_rows.cast(TRAIN_SCHEMA)])
+        expansion_rows = accepted_rows(filtered)
+        df = pl.concat([seed_rows.cast(TRAIN_SCHEMA), expansion_rows])
         return table_output(
             df,
             seeds=seed_rows.height,

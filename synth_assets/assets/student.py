@@ -10,10 +10,10 @@ from synth_assets.storage.outputs import table_output
 from synth_assets.training import get_classifier
 from synth_assets.training.base import TrainConfig
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: round column
 VARIANTS = {"seeds_only": pl.col("origin") == "seed", "synthetic": pl.lit(True)}
 CHECKPOINT_SCHEMA = {
-    "checkpoint_id": pl.String, "variant": pl.String, "path": pl.String, "kind": pl.String, "base_model": pl.String,
+    "checkpoint_id": pl.String, "variant": pl.String, "round": pl.Int64, "path": pl.String, "kind": pl.String, "base_model": pl.String,
     "train_set_version": pl.String, "config_hash": pl.String, "n_rows": pl.Int64, "train_loss": pl.Float64,
     "steps": pl.Int64, "seconds": pl.Float64,
 }
@@ -23,6 +23,35 @@ def train_config(b: Build) -> TrainConfig:
     s = b.spec.student
     return TrainConfig(kind=s.kind, base_model=s.base_model, epochs=s.epochs, learning_rate=s.learning_rate,
                        batch_size=s.batch_size, max_length=s.max_length, seed=s.seed)
+
+
+def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str, round_: int = 0) -> dict:
+    """One student_checkpoint row: trained on these rows, or reused from the checkpoint cache."""
+    config = train_config(b)
+    classifier = get_classifier(config.kind)
+    data = train_rows.select("input", "target").sort("input", "target")
+    version = frame_hash(data)
+    key = checkpoint_key(version, config.as_dict(), config.base_model)
+    context.log.info(f"student {variant} (round {round_}): {data.height} rows, checkpoint {key}")
+    path, manifest, hit = cached_checkpoint(
+        b.root, key,
+        lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
+        {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
+    )
+    return {
+        "checkpoint_id": key, "variant": variant, "round": round_, "path": str(path / "model"), "kind": config.kind,
+        "base_model": config.base_model, "train_set_version": version,
+        "config_hash": checkpoint_key("", config.as_dict(), ""), "n_rows": data.height,
+        "train_loss": manifest["train_loss"], "steps": manifest["steps"], "seconds": manifest["seconds"], "reused": hit,
+    }
+
+
+def checkpoint_output(rows: list[dict]):
+    """The student_checkpoint table plus which checkpoints were reused rather than trained."""
+    # reuse is run metadata, not content: in the table it would change the data version of identical checkpoints
+    reused = {r["variant"]: r["reused"] for r in rows}
+    df = pl.DataFrame([{k: v for k, v in r.items() if k != "reused"} for r in rows], schema=CHECKPOINT_SCHEMA)
+    return table_output(df, reused=MetadataValue.json(reused), trained=sum(not h for h in reused.values()))
 
 
 def build_student(b: Build):
@@ -40,27 +69,7 @@ def build_student(b: Build):
         ),
     )
     def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
-        config = train_config(b)
-        classifier = get_classifier(config.kind)
-        rows, reused = [], {}
-        for variant, selector in VARIANTS.items():
-            data = train_set.filter(selector).select("input", "target").sort("input", "target")
-            version = frame_hash(data)
-            key = checkpoint_key(version, config.as_dict(), config.base_model)
-            context.log.info(f"student {variant}: {data.height} rows, checkpoint {key}")
-            path, manifest, hit = cached_checkpoint(
-                b.root, key,
-                lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), spec.labels, config, out),
-                {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
-            )
-            reused[variant] = hit
-            rows.append({
-                "checkpoint_id": key, "variant": variant, "path": str(path / "model"), "kind": config.kind,
-                "base_model": config.base_model, "train_set_version": version,
-                "config_hash": checkpoint_key("", config.as_dict(), ""), "n_rows": data.height,
-                "train_loss": manifest["train_loss"], "steps": manifest["steps"], "seconds": manifest["seconds"],
-            })
-        df = pl.DataFrame(rows, schema=CHECKPOINT_SCHEMA)
-        return table_output(df, reused=MetadataValue.json(reused), trained=sum(not h for h in reused.values()))
+        rows = [train_variant(b, context, train_set.filter(selector), variant) for variant, selector in VARIANTS.items()]
+        return checkpoint_output(rows)
 
     return student_checkpoint

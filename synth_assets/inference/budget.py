@@ -42,6 +42,11 @@ class Budget:
     spent_usd: float = 0.0
     calls: int = 0
 
+    def precharge(self, calls: int, usd: float) -> None:
+        """Count what earlier tables of the same dataset (earlier rounds) already spent."""
+        self.calls += calls
+        self.spent_usd += usd
+
     def charge(self, result: GenerationResult) -> float:
         """Count one finished call (cached or new) and return its cost."""
         cost = self.price.cost(result.tokens_in, result.tokens_out)

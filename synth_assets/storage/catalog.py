@@ -56,6 +56,30 @@ def _costs_statement(schema: str, schema_dir: Path, tables: set[str]) -> str | N
     return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
 
 
+_ROUND = re.compile(r"^student_errors_r(\d+)$")
+
+
+def _round_statements(schema: str, tables: set[str]) -> list[str]:
+    """eval_by_round (every round's eval_scores) and error_lineage (round rows -> the student error behind them)."""
+    rounds = sorted(int(m.group(1)) for t in tables if (m := _ROUND.match(t)))
+    stmts = []
+    evals = [t for t in ["eval_scores", *(f"eval_scores_r{r}" for r in rounds)] if t in tables]
+    if evals:
+        union = " union all by name ".join(f'select * from "{schema}"."{t}"' for t in evals)
+        stmts.append(f'create or replace view "{schema}".eval_by_round as {union}')
+    parts = [
+        f'select t.row_id, t.round, t.input, t.target, e.strategy, e.cache_key, e.teacher_model, '
+        f'x.seed_id, x.input as error_input, x.target as error_target, x.prediction as error_prediction, '
+        f'x.checkpoint_id as erring_checkpoint '
+        f'from "{schema}"."train_set_r{r}" t join "{schema}"."expansions_r{r}" e on e.row_id = t.row_id '
+        f'join "{schema}"."student_errors_r{r}" x on x.seed_id = e.seed_id where t.round = {r}'
+        for r in rounds if {f"train_set_r{r}", f"expansions_r{r}"} <= tables
+    ]
+    if parts:
+        stmts.append(f'create or replace view "{schema}".error_lineage as ' + " union all ".join(parts))
+    return stmts
+
+
 def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -79,6 +103,7 @@ def _view_statements(root: Path) -> list[str]:
             stmts.append(f'create or replace view "{schema}"."{name}" as select * from {source}')
         if {"train_set", "seeds", "expansions"} <= tables:
             stmts.append(LINEAGE_SQL.format(schema=schema))
+        stmts += _round_statements(schema, tables)
         costs = _costs_statement(schema, schema_dir, tables)
         if costs:
             stmts.append(costs)

@@ -32,3 +32,10 @@ def test_numbers_match_compares_values_not_strings() -> None:
     assert numbers_match("so the total is 16.0", "16 oranges")
     assert not numbers_match("so the total is 15", "16 oranges")
     assert not numbers_match("I do not know", "16")
+
+
+def test_math_metrics() -> None:
+    from synth_assets.evaluation.metrics import math_metrics
+
+    got = math_metrics(["16", "9", "4"], ["so 16 in all.\n#### 16", "9", None], ["numeric_match", "exact_match"])
+    assert got == {"numeric_match": 2 / 3, "exact_match": 1 / 3}
