@@ -24,6 +24,8 @@ def _specs_and_warehouse(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Materialise every asset of the pipelines, or with --stale only what changed upstream data made stale."""
+    from functools import partial
+
     from dagster import DagsterInstance
 
     from synth_assets.factory import build_definitions
@@ -35,7 +37,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     defs = build_definitions(specs, warehouse)
     started = time.perf_counter()
     run = materialize_stale if args.stale else materialize_all
-    outcome = run(defs, [s.name for s in specs], DagsterInstance.get())
+    # shards of a sharded pipeline run as parallel Dagster runs; workers rebuild the same definitions
+    outcome = run(defs, [s.name for s in specs], DagsterInstance.get(),
+                  rebuild=partial(build_definitions, specs, warehouse), workers=args.workers)
     ok, materialised = outcome.success, outcome.materialised
     if args.stale and materialised == 0:
         print("nothing is stale")
@@ -49,6 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Which assets are stale and the upstream change that made them so."""
+    from functools import partial
+
     from dagster import DagsterInstance
 
     from synth_assets.factory import build_definitions
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--spec", action="append", help="pipeline spec YAML (repeatable; default: shipped examples)")
         if name == "run":
             p.add_argument("--stale", action="store_true", help="only what is stale or missing (repeats until nothing is)")
+            p.add_argument("--workers", type=int, default=None,
+                           help="processes for the shards of a sharded pipeline (default: one per CPU, at most one per shard)")
         if name == "query":
             p.add_argument("sql")
         if name == "ui":

@@ -1,13 +1,27 @@
-"""Running pipelines the way the CLI, tests and benchmarks all do: observe, then materialise all or stale."""
+"""Running pipelines the way the CLI, tests and benchmarks all do: observe, then materialise all or stale.
+
+Sharded pipelines (`shards: N`) have a partitioned `expansions` asset. Dagster runs one partition
+per run, so each wave runs the assets upstream of the shards, then the shards as parallel Dagster
+runs in separate processes against the same instance (what a run queue with concurrency N does on
+a deployment), then everything downstream, which reads all shards.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from dagster import AssetSelection, DagsterInstance, Definitions, materialize
+from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, materialize
 
 from synth_assets.factory import observe_job_name
 from synth_assets.staleness import AssetState, asset_states
+
+# Rebuilds the same Definitions in a worker process (a picklable callable, e.g. functools.partial of
+# build_definitions or load_definitions); without one, shards run one after another in this process.
+Rebuild = Callable[[], Definitions]
 
 
 @dataclass
@@ -25,16 +39,19 @@ def observe_and_states(defs: Definitions, pipelines: list[str], instance: Dagste
     return [s for name in pipelines for s in asset_states(defs, instance, group=name)]
 
 
-def materialize_all(defs: Definitions, pipelines: list[str], instance: DagsterInstance) -> RunOutcome:
+def materialize_all(defs: Definitions, pipelines: list[str], instance: DagsterInstance,
+                    rebuild: Rebuild | None = None, workers: int | None = None) -> RunOutcome:
     """Every asset of the pipelines; unchanged work is still skipped by the row and checkpoint caches."""
     states = observe_and_states(defs, pipelines, instance)
-    result = materialize(list(defs.assets), instance=instance, resources=defs.resources,
-                         selection=AssetSelection.groups(*pipelines), raise_on_error=False)
-    return RunOutcome(result.success, len(states))
+    graph = defs.resolve_asset_graph()
+    todo = {s.key: _all_partitions(graph.get(s.key)) for s in states}
+    ok = _run_wave(defs, instance, todo, rebuild, workers)
+    return RunOutcome(ok, len(states))
 
 
-def materialize_stale(defs: Definitions, pipelines: list[str], instance: DagsterInstance, log=print) -> RunOutcome:
-    """Only stale or missing assets, in waves until none is left.
+def materialize_stale(defs: Definitions, pipelines: list[str], instance: DagsterInstance, log=print,
+                      rebuild: Rebuild | None = None, workers: int | None = None) -> RunOutcome:
+    """Only stale or missing assets (and shards), in waves until none is left.
 
     Staleness propagates one step at a time: a rerun asset whose content did not change (same
     data version) leaves its children fresh, so the states are re-read after every wave.
@@ -42,14 +59,53 @@ def materialize_stale(defs: Definitions, pipelines: list[str], instance: Dagster
     states = observe_and_states(defs, pipelines, instance)
     done = 0
     for _ in range(len(states) + 1):
-        todo = [s.key for s in states if s.needs_run]
+        todo = {s.key: list(s.partitions) for s in states if s.needs_run}
         if not todo:
             return RunOutcome(True, done)
-        log("materialising stale: " + ", ".join(k.to_user_string() for k in todo))
-        result = materialize(list(defs.assets), instance=instance, resources=defs.resources,
-                             selection=AssetSelection.assets(*todo), raise_on_error=False)
+        log("materialising stale: " + ", ".join(k.to_user_string() + (f" [{len(p)} shards]" if p else "") for k, p in todo.items()))
         done += len(todo)
-        if not result.success:
+        if not _run_wave(defs, instance, todo, rebuild, workers):
             return RunOutcome(False, done)
         states = observe_and_states(defs, pipelines, instance)
     raise RuntimeError("assets stayed stale after materialising them; is a data version non-deterministic?")
+
+
+def _all_partitions(node) -> list[str]:
+    return list(node.partitions_def.get_partition_keys()) if node.is_partitioned else []
+
+
+def _run_wave(defs: Definitions, instance: DagsterInstance, todo: dict[AssetKey, list[str]],
+              rebuild: Rebuild | None, workers: int | None) -> bool:
+    """Assets upstream of the sharded ones, the shards (in parallel), then the rest; False on a failure."""
+    sharded = {k: parts for k, parts in todo.items() if parts}
+    upstream = AssetSelection.assets(*sharded).upstream().resolve(defs.resolve_asset_graph()) if sharded else set()
+    before = {k for k in todo if k not in sharded and k in upstream}
+    after = set(todo) - set(sharded) - before
+    if before and not _materialize(defs, instance, before):
+        return False
+    for key, parts in sharded.items():
+        if not materialize_partitions(defs, instance, key, parts, rebuild, workers):
+            return False
+    return not after or _materialize(defs, instance, after)
+
+
+def _materialize(defs: Definitions, instance: DagsterInstance, keys: Iterable[AssetKey], partition: str | None = None) -> bool:
+    result = materialize(list(defs.assets), instance=instance, resources=defs.resources,
+                         selection=AssetSelection.assets(*keys).required_multi_asset_neighbors(), partition_key=partition, raise_on_error=False)
+    return result.success
+
+
+def materialize_partitions(defs: Definitions, instance: DagsterInstance, key: AssetKey, partitions: list[str],
+                           rebuild: Rebuild | None = None, workers: int | None = None) -> bool:
+    """One Dagster run per partition; in parallel worker processes when the instance is shared on disk."""
+    workers = min(workers or os.cpu_count() or 1, len(partitions))
+    if rebuild is None or workers <= 1 or instance.is_ephemeral:
+        return all(_materialize(defs, instance, [key], p) for p in partitions)
+    # spawn, not fork: the parent may hold threads (Dagster, torch) that a fork would copy mid-lock
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return all(pool.map(_materialize_in_worker, [(rebuild, key, p) for p in partitions]))
+
+
+def _materialize_in_worker(job: tuple[Rebuild, AssetKey, str]) -> bool:
+    rebuild, key, partition = job
+    return _materialize(rebuild(), DagsterInstance.get(), [key], partition)

@@ -183,6 +183,9 @@ class PipelineSpec(_Strict):
     strategies: list[StrategySpec] = Field(min_length=1)
     filters: FiltersSpec = FiltersSpec()
     student: StudentSpec = StudentSpec()
+    # teacher generation split into this many seed shards: Dagster partitions of `expansions`, which
+    # `synth run` materialises in parallel processes (and a k8s/celery deployment on many machines)
+    shards: int = Field(1, ge=1, le=1024)
     rounds: RoundsSpec = RoundsSpec()
     budget: BudgetSpec = BudgetSpec()
     max_input_chars: int = Field(4000, ge=1)

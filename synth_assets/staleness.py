@@ -22,6 +22,7 @@ class AssetState:
     key: AssetKey
     status: str
     causes: tuple[str, ...]
+    partitions: tuple[str, ...] = ()  # of a partitioned asset: the partitions that need a run
 
     @property
     def needs_run(self) -> bool:
@@ -42,13 +43,33 @@ def asset_states(defs: Definitions, instance: DagsterInstance, group: str | None
         node = graph.get(key)
         if not node.is_materializable or (group and node.group_name != group):
             continue
+        if node.is_partitioned:
+            states.append(_partitioned_state(resolver, key, node.partitions_def.get_partition_keys()))
+            continue
         status = resolver.get_status(key)
-        causes = ()
-        if status == StaleStatus.STALE:
-            causes = tuple(
-                f"{c.key.asset_key.to_user_string()}: {c.reason}"
-                + (f" ({c.dependency.asset_key.to_user_string()})" if c.dependency else "")
-                for c in resolver.get_stale_root_causes(key)
-            )
-        states.append(AssetState(key, status.value.lower(), causes))
+        states.append(AssetState(key, status.value.lower(), _causes(resolver, key, None) if status == StaleStatus.STALE else ()))
     return states
+
+
+def _causes(resolver: CachingStaleStatusResolver, key: AssetKey, partition: str | None) -> tuple[str, ...]:
+    return tuple(
+        f"{c.key.asset_key.to_user_string()}"
+        + (f"[{c.key.partition_key}]" if c.key.partition_key else "")
+        + f": {c.reason}"
+        + (f" ({c.dependency.asset_key.to_user_string()})" if c.dependency else "")
+        for c in resolver.get_stale_root_causes(key, partition)
+    )
+
+
+def _partitioned_state(resolver: CachingStaleStatusResolver, key: AssetKey, partitions: list[str]) -> AssetState:
+    """A sharded asset is missing or stale when any shard is; the shards to run are listed."""
+    statuses = {p: resolver.get_status(key, p) for p in partitions}
+    todo = tuple(p for p, st in statuses.items() if st != StaleStatus.FRESH)
+    if any(st == StaleStatus.MISSING for st in statuses.values()):
+        status = "missing"
+    elif todo:
+        status = "stale"
+    else:
+        status = "fresh"
+    causes = tuple(c for p in todo if statuses[p] == StaleStatus.STALE for c in _causes(resolver, key, p))
+    return AssetState(key, status, tuple(dict.fromkeys(causes)), todo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -21,11 +22,17 @@ def fake_definitions(spec: PipelineSpec, warehouse: Path, call_log: Path | None 
 
 
 def run_pipeline(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None,
-                 instance: DagsterInstance | None = None, stale_only: bool = False) -> RunOutcome:
-    """Observe seed files then materialise every asset (or only stale ones), with a call-logging fake teacher."""
-    defs = fake_definitions(spec, warehouse, call_log, fail_marker)
+                 instance: DagsterInstance | None = None, stale_only: bool = False, workers: int | None = None,
+                 delay_s: float = 0.0) -> RunOutcome:
+    """Observe seed files then materialise every asset (or only stale ones), with a call-logging fake teacher.
+
+    Shards of a sharded spec run in `workers` processes when the instance is a shared one on disk.
+    """
+    defs = fake_definitions(spec, warehouse, call_log, fail_marker, delay_s)
+    rebuild = partial(fake_definitions, spec, warehouse, call_log, fail_marker, delay_s)
     run = materialize_stale if stale_only else materialize_all
-    return run(defs, [spec.name], instance or DagsterInstance.get(), **({"log": lambda _m: None} if stale_only else {}))
+    return run(defs, [spec.name], instance or DagsterInstance.get(), rebuild=rebuild, workers=workers,
+               **({"log": lambda _m: None} if stale_only else {}))
 
 
 def table(warehouse: Path, spec: PipelineSpec, name: str) -> pl.DataFrame:

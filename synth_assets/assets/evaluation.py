@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, mul
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.evaluation.scoring import score_predictions
 from synth_assets.evaluation.students import student_predictions
-from synth_assets.evaluation.teacher import teacher_predictions
+from synth_assets.evaluation.teacher import teacher_predictions, teacher_solutions
 from synth_assets.hashing import frame_hash
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.outputs import preview_markdown, table_output
@@ -26,7 +26,7 @@ def build_evaluation(b: Build):
              "expansions": AssetIn(key=b.key("expansions"))},
         required_resource_keys={b.teacher_key},
         group_name=b.group,
-        code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher')}",
+        code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher', 'task')}",
     )
     def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame,
                    expansions: pl.DataFrame):
@@ -34,10 +34,14 @@ def build_evaluation(b: Build):
         predictions: dict[str, tuple[list[str | None], str | None]] = {}
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
-        teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+        if spec.task == "math":
+            solutions, stats = teacher_solutions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+            predictions["teacher"] = (solutions, None)
+        else:
+            teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+            predictions["teacher"] = (teacher_preds["raw"], None)
+            predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
         context.log.info(f"teacher on eval: {stats.calls} calls, {stats.cache_hits} cached")
-        predictions["teacher"] = (teacher_preds["raw"], None)
-        predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
         for row in student_checkpoint.iter_rows(named=True):
             predictions[f"student_{row['variant']}"] = (student_predictions(row, eval_set["input"].to_list()), row["checkpoint_id"])
         score_df, pred_df = score_predictions(spec, eval_set, eval_version, 0, predictions)

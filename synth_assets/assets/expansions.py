@@ -1,7 +1,7 @@
 """Teacher expansions: every (seed, strategy, sample) call, through the row-level cache."""
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, StaticPartitionsDefinition, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.inference.cache import TeacherCache
@@ -11,11 +11,24 @@ from synth_assets.storage.outputs import preview_markdown, table_output
 CODE_VERSION = "2"  # 2: cost_usd column
 
 
+def shard_partitions(shards: int) -> StaticPartitionsDefinition | None:
+    """One partition per seed shard ('000', '001', ...), or none for an unsharded pipeline."""
+    return StaticPartitionsDefinition([f"{i:03d}" for i in range(shards)]) if shards > 1 else None
+
+
+def in_shard(seed_id: pl.Expr, shard: int, shards: int) -> pl.Expr:
+    """Seeds of one shard: seed ids are hex content hashes, so their prefix spreads rows evenly and stably."""
+    return seed_id.str.slice(0, 8).str.to_integer(base=16) % shards == shard
+
+
 def build_expansions(b: Build):
     spec = b.spec
 
+    partitions = shard_partitions(spec.shards)
+
     @asset(
         key=b.key("expansions"),
+        partitions_def=partitions,
         ins={"seeds": AssetIn(key=b.key("seeds"))},
         required_resource_keys={b.teacher_key},
         group_name=b.group,
@@ -30,6 +43,9 @@ def build_expansions(b: Build):
     def expansions(context: AssetExecutionContext, seeds: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
+        if partitions is not None:
+            seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
+            context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
         df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size)
         if stats.skipped:
             context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "

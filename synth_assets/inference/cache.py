@@ -125,7 +125,10 @@ class TeacherCache:
         shards = self._shards()
         if len(shards) < min_shards:
             return
-        merged = pl.scan_parquet(shards, **_SHARD_SCAN).collect().unique(subset="cache_key", keep="first")
+        try:
+            merged = pl.scan_parquet(shards, **_SHARD_SCAN).collect().unique(subset="cache_key", keep="first")
+        except FileNotFoundError:  # another process is compacting the same shards: let it finish the job
+            return
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
         for shard in shards:  # only the shards that were merged; new ones stay

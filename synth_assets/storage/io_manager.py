@@ -28,4 +28,9 @@ class WarehouseIOManager(ConfigurableIOManager):
         refresh_catalog(Path(self.root))
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
+        if context.has_asset_partitions and len(context.asset_partition_keys) != 1:
+            # a whole-table consumer of a sharded table: every shard, in partition order
+            key = list(context.asset_key.path)
+            parts = [read_table(table_path(Path(self.root), key, k)) for k in sorted(context.asset_partition_keys)]
+            return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
         return read_table(self._path(context))
