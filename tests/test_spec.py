@@ -110,3 +110,16 @@ def test_section_hash_ignores_defaults_but_not_changes(tmp_path: Path) -> None:
     assert base.section_hash("teacher") == explicit.section_hash("teacher")  # 8 is the default
     assert base.section_hash("teacher") != changed.section_hash("teacher")
     assert base.section_hash("filters") != load_spec(write_spec(tmp_path, filters={"exact_dedup": False})).section_hash("filters")
+
+
+def test_dedup_and_decontamination_settings_are_bounded_and_defaults_keep_the_hash(tmp_path: Path) -> None:
+    confidence = {"min_precision": 0.5, "min_support": 2}
+    base = load_spec(write_spec(tmp_path))
+    defaults = load_spec(write_spec(tmp_path, filters={"confidence": confidence, "near_dedup": {"threshold": 0.8, "num_perm": 128},
+                                                       "decontamination": {"enabled": True, "embedding_threshold": None}}))
+    assert base.section_hash("filters") == defaults.section_hash("filters")
+    stricter = load_spec(write_spec(tmp_path, filters={"confidence": confidence, "near_dedup": {"threshold": 0.9}}))
+    assert stricter.section_hash("filters") != base.section_hash("filters")
+    assert "filters.near_dedup.threshold" in _error(tmp_path, filters={"near_dedup": {"threshold": 1.5}})
+    assert "filters.decontamination.ngram" in _error(tmp_path, filters={"decontamination": {"ngram": 0}})
+    assert "filters.embedding_dedup.treshold" in _error(tmp_path, filters={"embedding_dedup": {"treshold": 0.9}})
