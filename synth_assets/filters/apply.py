@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -17,9 +18,10 @@ from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import PipelineSpec
 
 ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")  # "earlier" for every dedup: the kept copy is the same in every run
+DupFinder = Callable[[list[str | None], list[str | None]], list[int | None]]  # (texts, reference_texts) -> index or None
 
 
-def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find) -> pl.DataFrame:
+def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
     """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
     candidates = candidates.sort(*ROW_ORDER)
     ids = refs["seed_id"].to_list() + candidates["row_id"].to_list()
