@@ -8,6 +8,7 @@ from pathlib import Path
 from dagster import AssetSelection, Definitions, define_asset_job, map_asset_specs
 
 from synth_assets.assets.common import Build
+from synth_assets.assets.contamination import build_contamination_checks
 from synth_assets.automation import build_triggers, on_real_change
 from synth_assets.assets.evaluation import build_evaluation
 from synth_assets.assets.expansions import build_expansions
@@ -23,12 +24,13 @@ PIPELINES_DIR = Path(__file__).parent / "pipelines"
 
 
 def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
-    """Every asset of one pipeline, keyed <pipeline>/<table>."""
+    """Every asset of one pipeline, keyed <pipeline>/<table>, and the asset checks on them."""
     b = Build(spec, root)
     seed_files, *computed = build_seed_assets(b)
     computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b), *build_rounds(b)]
     condition = on_real_change()
-    return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed)]
+    checks = build_contamination_checks(b)
+    return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed), *checks]
 
 
 def teacher_resource(spec: PipelineSpec) -> TeacherResource:

@@ -110,10 +110,46 @@ class ConfidenceSpec(_Strict):
     min_support: int = Field(8, ge=1)
 
 
+class NearDedupSpec(_Strict):
+    """MinHash-LSH near-duplicates: estimated Jaccard of n-gram shingle sets >= threshold."""
+
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    ngram: int = Field(3, ge=1, le=64)
+    unit: Literal["word", "char"] = "word"
+
+
+class EmbeddingDedupSpec(_Strict):
+    """Semantic duplicates: cosine of sentence embeddings >= threshold (loads `filters.embedding_model`)."""
+
+    enabled: bool = False
+    # high by default: a good paraphrase of a seed sits around 0.8-0.9 and is what `rephrase` is for
+    threshold: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class DecontaminationSpec(_Strict):
+    """Rows that contain an eval item: shared `ngram`, or most of the item's `containment_ngram`-grams."""
+
+    enabled: bool = True
+    ngram: int = Field(13, ge=1, le=64)
+    containment_ngram: int = Field(5, ge=1, le=64)
+    min_containment: float = Field(0.5, gt=0.0, le=1.0)
+    embedding_threshold: float | None = Field(None, gt=0.0, le=1.0)  # cosine; null = no embedding test
+
+
 class FiltersSpec(_Strict):
     exact_dedup: bool = True
     validity: ValiditySpec = ValiditySpec()
     confidence: ConfidenceSpec = ConfidenceSpec()
+    near_dedup: NearDedupSpec = NearDedupSpec()
+    embedding_dedup: EmbeddingDedupSpec = EmbeddingDedupSpec()
+    decontamination: DecontaminationSpec = DecontaminationSpec()
+    embedding_model: str = "embedded:all-minilm-l6-v2"  # for embedding_dedup and decontamination.embedding_threshold
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self.embedding_dedup.enabled or (self.decontamination.enabled and self.decontamination.embedding_threshold is not None)
 
 
 class StudentSpec(_Strict):

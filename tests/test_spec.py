@@ -127,3 +127,16 @@ def test_math_task_needs_no_labels_and_rejects_label_only_strategies(tmp_path) -
         load_spec(write_spec(tmp_path, **{**math, "labels": ["a", "b"]}))
     with pytest.raises(SpecError, match="labels: a classification task needs at least two labels"):
         load_spec(write_spec(tmp_path, labels=["great"], label_words={}))
+
+
+def test_dedup_and_decontamination_settings_are_bounded_and_defaults_keep_the_hash(tmp_path: Path) -> None:
+    confidence = {"min_precision": 0.5, "min_support": 2}
+    base = load_spec(write_spec(tmp_path))
+    defaults = load_spec(write_spec(tmp_path, filters={"confidence": confidence, "near_dedup": {"threshold": 0.8, "num_perm": 128},
+                                                       "decontamination": {"enabled": True, "embedding_threshold": None}}))
+    assert base.section_hash("filters") == defaults.section_hash("filters")
+    stricter = load_spec(write_spec(tmp_path, filters={"confidence": confidence, "near_dedup": {"threshold": 0.9}}))
+    assert stricter.section_hash("filters") != base.section_hash("filters")
+    assert "filters.near_dedup.threshold" in _error(tmp_path, filters={"near_dedup": {"threshold": 1.5}})
+    assert "filters.decontamination.ngram" in _error(tmp_path, filters={"decontamination": {"ngram": 0}})
+    assert "filters.embedding_dedup.treshold" in _error(tmp_path, filters={"embedding_dedup": {"treshold": 0.9}})

@@ -8,6 +8,7 @@ from synth_assets.filters.apply import apply_filters
 from synth_assets.storage.outputs import preview_markdown, table_output
 
 CODE_VERSION = "1"
+FILTERED_VERSION = "2"  # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 TRAIN_SCHEMA = {
     "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
     "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
@@ -26,17 +27,19 @@ def build_filter_assets(b: Build) -> list:
 
     @asset(
         key=b.key("filtered"),
-        ins={"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds"))},
+        ins={"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
+             "eval_set": AssetIn(key=b.key("eval_set"))},
         group_name=b.group,
         kinds=TABLE_KINDS,
-        code_version=f"{CODE_VERSION}-{spec.section_hash('filters', 'labels')}",
+        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels')}",
         description=(
             "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
-            "calibrated confidence vs min_confidence, dup_of; then `accepted` and the first `reject_reason`."
+            "calibrated confidence vs min_confidence, contaminated (contains an eval item), dup_of, "
+            "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
         ),
     )
-    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame):
-        df, report = apply_filters(expansions, seeds, spec)
+    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
+        df, report = apply_filters(expansions, seeds, spec, eval_set)
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
             df,

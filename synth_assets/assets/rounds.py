@@ -78,11 +78,12 @@ def _round(b: Build, r: int) -> list:
         return table_output(df, teacher_calls=stats.calls, cache_hits=stats.cache_hits, skipped_by_budget=stats.skipped,
                             cost_usd=MetadataValue.float(round(float(df["cost_usd"].sum() or 0.0), 6)))
 
-    @asset(key=key("filtered"), ins={"expansions": AssetIn(key=key("expansions")), "seeds": AssetIn(key=b.key("seeds"))},
+    @asset(key=key("filtered"), ins={"expansions": AssetIn(key=key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
+                                     "eval_set": AssetIn(key=b.key("eval_set"))},
            group_name=b.group, kinds=TABLE_KINDS, code_version=f"{round_version}-{spec.section_hash('filters', 'labels')}",
-           description=f"Round {r} expansions with their filter verdicts.")
-    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame):
-        df, report = apply_filters(expansions, seeds, spec)
+           description=f"Round {r} expansions with their filter verdicts (decontaminated against the eval set).")
+    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
+        df, report = apply_filters(expansions, seeds, spec, eval_set)
         return table_output(df, accepted=int(df["accepted"].sum()), reject_reasons=MetadataValue.json(report["reasons"]))
 
     @asset(key=key("train_set"), ins={"previous": AssetIn(key=key("train_set", r - 1)), "filtered": AssetIn(key=key("filtered"))},

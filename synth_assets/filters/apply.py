@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import polars as pl
 
 from synth_assets.filters.confidence import choose_threshold, recalibrate, use_calibration
+from synth_assets.filters.decontam import contaminated_by
 from synth_assets.filters.dedup import exact_duplicates
+from synth_assets.filters.embedding_dedup import embedding_duplicates
+from synth_assets.filters.embeddings import TextEmbedder
+from synth_assets.filters.near_dup import near_duplicates
 from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import PipelineSpec
 
+ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")  # "earlier" for every dedup: the kept copy is the same in every run
+DupFinder = Callable[[list[str | None], list[str | None]], list[int | None]]  # (texts, reference_texts) -> index or None
 
-def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) -> tuple[pl.DataFrame, dict[str, Any]]:
+
+def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
+    """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
+    candidates = candidates.sort(*ROW_ORDER)
+    ids = refs["seed_id"].to_list() + candidates["row_id"].to_list()
+    hits = find(candidates["input"].to_list(), refs["input"].to_list())
+    col = pl.Series(name, [None if h is None else ids[h] for h in hits], dtype=pl.String)
+    return df.join(candidates.select("row_id").with_columns(col), on="row_id", how="left")
+
+
+def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec, eval_set: pl.DataFrame | None = None,
+                  embedder: TextEmbedder | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
     """`filtered`: the expansions with verdict columns, `accepted` and `reject_reason`; plus a report."""
     config_hash = spec.section_hash("filters")
+    f = spec.filters
+    if embedder is None and f.uses_embeddings:
+        embedder = TextEmbedder(f.embedding_model)
     labelled = seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
 
     is_label = pl.col("strategy") == "label"
@@ -39,27 +60,50 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
         pl.lit(None if report.threshold is None else report.threshold, pl.Float64).alias("min_confidence"),
     )
     eligible = eligible & pl.col("confident").fill_null(True)
+    # a text that contains an eval item is never training data, nor the kept copy of a duplicate group
+    if f.decontamination.enabled and eval_set is not None:
+        df = df.with_columns(contaminated_by(df["input"], eval_set, f.decontamination, embedder))
+        df = df.with_columns(pl.col("contaminated_by").is_not_null().alias("contaminated"))
+        eligible = eligible & ~pl.col("contaminated")
+    else:
+        df = df.with_columns(pl.lit(None, pl.String).alias("contaminated_by"), pl.lit(None, pl.Boolean).alias("contaminated"))
+    # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
+    labelled_seeds = seeds.filter(pl.col("target").is_not_null())
     if spec.filters.exact_dedup:
         candidates = df.filter(eligible)
-        # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
-        dups = candidates.select("row_id").with_columns(
-            exact_duplicates(candidates, seeds.filter(pl.col("target").is_not_null())).alias("dup_of")
-        )
+        dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, labelled_seeds).alias("dup_of"))
         df = df.join(dups, on="row_id", how="left")
     else:
         df = df.with_columns(pl.lit(None, pl.String).alias("dup_of"))
+    # each later dedup sees only the rows the earlier ones kept
+    eligible = eligible & pl.col("dup_of").is_null()
+    nd = f.near_dedup
+    if nd.enabled:
+        df = _dup_column(df, df.filter(eligible), labelled_seeds, "near_dup_of", lambda texts, refs: near_duplicates(
+            texts, refs, threshold=nd.threshold, num_perm=nd.num_perm, ngram=nd.ngram, unit=nd.unit))
+        eligible = eligible & pl.col("near_dup_of").is_null()
+    else:
+        df = df.with_columns(pl.lit(None, pl.String).alias("near_dup_of"))
+    if f.embedding_dedup.enabled:
+        df = _dup_column(df, df.filter(eligible), labelled_seeds, "embed_dup_of", lambda texts, refs: embedding_duplicates(
+            texts, refs, threshold=f.embedding_dedup.threshold, embedder=embedder))
+    else:
+        df = df.with_columns(pl.lit(None, pl.String).alias("embed_dup_of"))
 
     reason = (
         pl.when(pl.col("invalid_reason").is_not_null()).then(pl.col("invalid_reason"))
         .when(pl.col("teacher_correct").is_not_null()).then(pl.lit("seed_already_labelled"))
         .when(pl.col("confident") == False).then(pl.lit("low_confidence"))  # noqa: E712 (polars expression)
+        .when(pl.col("contaminated") == True).then(pl.lit("eval_contamination"))  # noqa: E712
         .when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate"))
+        .when(pl.col("near_dup_of").is_not_null()).then(pl.lit("near_duplicate"))
+        .when(pl.col("embed_dup_of").is_not_null()).then(pl.lit("semantic_duplicate"))
     )
     df = (
         df.with_columns(reason.alias("reject_reason"))
         .with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash"))
         .drop("_seed_target", "invalid_reason")
-        .sort("strategy", "seed_id", "sample_idx")
+        .sort(*ROW_ORDER)
     )
     counts = df.group_by("reject_reason").len().sort("reject_reason", nulls_last=False)
     summary = {("accepted" if r is None else r): n for r, n in counts.iter_rows()}

@@ -1,0 +1,88 @@
+"""Eval decontamination: a training row that contains an eval item, even lightly edited, is rejected.
+
+A row is contaminated by an eval item when any of these holds (text normalised: lowercase,
+punctuation dropped, words split on whitespace):
+1. they share a word n-gram of `ngram` words (13 by default): the overlap test of GPT-3
+   (Brown et al., "Language Models are Few-Shot Learners", 2020, appendix C);
+2. at least `min_containment` of the eval item's distinct `containment_ngram`-grams (5 words)
+   occur in the row. This catches an eval item pasted into a row with a word or two changed, which
+   breaks every 13-gram of a short item (one changed word in a 20-word review leaves ~60 % of its
+   5-grams, none of its 13-grams);
+3. the eval item has fewer than `containment_ngram` words (no 5-gram to compare) and the row's
+   normalised text equals it: for very short items only an exact match is evidence, since two
+   words in common prove nothing;
+4. optionally, cosine similarity of sentence embeddings >= `embedding_threshold` (paraphrases).
+The asset check on train_set runs the same test over every training row, labelled seeds included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from synth_assets.filters.embeddings import TextEmbedder
+from synth_assets.filters.shingles import Tokens, ngrams, normalise, tokens
+from synth_assets.spec import DecontaminationSpec
+
+
+def _gram_table(tok: Tokens, n: int, side: str) -> pl.DataFrame:
+    hashes, rows = ngrams(tok, n, short="drop")
+    return pl.DataFrame({"h": hashes, side: rows}, schema={"h": pl.UInt64, side: pl.Int64}).unique()
+
+
+def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
+                        containment_ngram: int = 5, min_containment: float = 0.5) -> list[int | None]:
+    """Per text: the index of the first eval item it contains by rules 1-3, or None."""
+    train_tok, eval_tok = tokens(texts), tokens(eval_texts)
+    shared_long = _gram_table(train_tok, ngram, "row").join(_gram_table(eval_tok, ngram, "eval"), on="h").select("row", "eval")
+
+    eval_grams = _gram_table(eval_tok, containment_ngram, "eval")
+    sizes = eval_grams.group_by("eval").len("n_eval")
+    contained = (
+        _gram_table(train_tok, containment_ngram, "row").join(eval_grams, on="h")
+        .group_by("row", "eval").len("shared")
+        .join(sizes, on="eval")
+        .filter(pl.col("shared") >= min_containment * pl.col("n_eval"))
+        .select("row", "eval")
+    )
+
+    counts = eval_tok.counts
+    short = np.flatnonzero((counts > 0) & (counts < containment_ngram))
+    exact = (
+        pl.DataFrame({"norm": normalise(texts), "row": np.arange(len(texts))})
+        .join(pl.DataFrame({"norm": normalise(eval_texts).gather(short), "eval": short}), on="norm")
+        .select("row", "eval")
+    )
+    first = pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).group_by("row").agg(pl.col("eval").min())
+    found = dict(first.iter_rows())
+    return [found.get(i) for i in range(len(texts))]
+
+
+def embedding_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], threshold: float,
+                            embedder: TextEmbedder) -> list[int | None]:
+    """Per text: the index of the most similar eval item if cosine >= threshold, else None."""
+    texts, eval_texts = list(texts), list(eval_texts)
+    if not texts or not eval_texts:
+        return [None] * len(texts)
+    emb = embedder.encode(eval_texts + texts)
+    ev, tr = emb[: len(eval_texts)], emb[len(eval_texts):]
+    out: list[int | None] = []
+    for lo in range(0, len(texts), 4096):
+        sim = tr[lo:lo + 4096] @ ev.T
+        best = sim.argmax(axis=1)
+        out += [int(b) if s >= threshold else None for b, s in zip(best.tolist(), sim[np.arange(best.size), best].tolist())]
+    return out
+
+
+def contaminated_by(texts: Sequence[str | None] | pl.Series, eval_set: pl.DataFrame, cfg: DecontaminationSpec,
+                    embedder: TextEmbedder | None = None) -> pl.Series:
+    """Per text: the eval_id of an eval item it contains (n-gram rules first, then embeddings), or null."""
+    texts = list(texts)
+    eval_texts, eval_ids = eval_set["input"].to_list(), eval_set["eval_id"].to_list()
+    hits = ngram_contamination(texts, eval_texts, cfg.ngram, cfg.containment_ngram, cfg.min_containment)
+    if cfg.embedding_threshold is not None:
+        semantic = embedding_contamination(texts, eval_texts, cfg.embedding_threshold, embedder or TextEmbedder())
+        hits = [h if h is not None else s for h, s in zip(hits, semantic)]
+    return pl.Series("contaminated_by", [None if h is None else eval_ids[h] for h in hits], dtype=pl.String)
