@@ -20,6 +20,7 @@ from synth_assets.evaluation.students import student_outputs, student_prediction
 from synth_assets.filters.apply import apply_filters
 from synth_assets.hashing import frame_hash
 from synth_assets.inference.cache import TeacherCache
+from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.strategies.expand import expand
@@ -66,7 +67,9 @@ def _round(b: Build, r: int) -> list:
     def expansions(context: AssetExecutionContext, student_errors: pl.DataFrame, **earlier_expansions: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
-        round_spec = spec.model_copy(update={"strategies": [spec.rounds.strategy]})
+        # a round's own sampling seeds: the same strategy on the same seed must not replay an earlier round's calls
+        teacher_r = spec.teacher.model_copy(update={"seed": spec.teacher.seed + 1000 * r})
+        round_spec = spec.model_copy(update={"strategies": [spec.rounds.strategy], "teacher": teacher_r})
         budget = spec.teacher_budget()
         for df in earlier_expansions.values():  # the cap covers the dataset: earlier rounds' calls count
             done = df.filter(pl.col("error").is_null())
@@ -90,8 +93,12 @@ def _round(b: Build, r: int) -> list:
            group_name=b.group, kinds=TABLE_KINDS, code_version=round_version,
            description=f"Round {r - 1}'s train set plus the accepted round-{r} rows.")
     def train_set(previous: pl.DataFrame, filtered: pl.DataFrame):
-        new = accepted_rows(filtered).filter(~pl.col("row_id").is_in(previous["row_id"].implode()))
-        return table_output(pl.concat([previous, new]), added=new.height)
+        known = previous["input"].map_elements(normalise, return_dtype=pl.String).implode()
+        accepted = accepted_rows(filtered)
+        # a text the student already trains on teaches nothing new, whichever round produced it
+        new = accepted.filter(~pl.col("input").map_elements(normalise, return_dtype=pl.String).is_in(known))
+        new = new.unique(subset="input", keep="first", maintain_order=True)
+        return table_output(pl.concat([previous, new]), added=new.height, repeats_dropped=accepted.height - new.height)
 
     @asset(key=key("student_checkpoint"), ins={"train_set": AssetIn(key=key("train_set"))}, group_name=b.group,
            kinds=TABLE_KINDS | {"torch"}, code_version=f"{round_version}-{spec.section_hash('student', 'labels')}",
