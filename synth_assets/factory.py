@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, define_asset_job, map_asset_specs
 
+from synth_assets.assets.checks import build_checks
 from synth_assets.assets.common import Build
 from synth_assets.assets.contamination import build_contamination_checks
 from synth_assets.automation import build_triggers, on_real_change
@@ -29,7 +30,7 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     seed_files, *computed = build_seed_assets(b)
     computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b), *build_rounds(b)]
     condition = on_real_change()
-    checks = build_contamination_checks(b)
+    checks = [*build_checks(b), *build_contamination_checks(b)]
     return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed), *checks]
 
 

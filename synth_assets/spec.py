@@ -152,6 +152,22 @@ class FiltersSpec(_Strict):
         return self.embedding_dedup.enabled or (self.decontamination.enabled and self.decontamination.embedding_threshold is not None)
 
 
+class ChecksSpec(_Strict):
+    """Bounds for the asset checks shown in the UI; they only judge tables, so changing them recomputes nothing."""
+
+    # accepted share of the filtered rows that could become training data: outside it, the filters
+    # are likely too strict (nothing learned) or too loose (the teacher's noise passes through)
+    acceptance_rate: tuple[float, float] = (0.05, 0.95)
+
+    @field_validator("acceptance_rate")
+    @classmethod
+    def _band(cls, band: tuple[float, float]) -> tuple[float, float]:
+        low, high = band
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"must be [low, high] with 0 <= low <= high <= 1, got [{low}, {high}]")
+        return band
+
+
 class StudentSpec(_Strict):
     """The cheaper model trained on train_set; its config is part of the checkpoint cache key."""
 
@@ -224,6 +240,7 @@ class PipelineSpec(_Strict):
     shards: int = Field(1, ge=1, le=1024)
     rounds: RoundsSpec = RoundsSpec()
     budget: BudgetSpec = BudgetSpec()
+    checks: ChecksSpec = ChecksSpec()
     max_input_chars: int = Field(4000, ge=1)
     schedule: str | None = None  # cron: refresh what is stale on this schedule (needs the Dagster daemon)
 

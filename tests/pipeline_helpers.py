@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import polars as pl
-from dagster import DagsterInstance
+import pytest
+from dagster import DagsterInstance, ExecuteInProcessResult
 
 from synth_assets.factory import build_definitions
 from synth_assets.inference.resources import FakeTeacher
 from synth_assets.runs import RunOutcome, materialize_all, materialize_stale
-from synth_assets.spec import PipelineSpec
+from synth_assets.spec import PipelineSpec, load_spec
 
 
 def fake_definitions(spec: PipelineSpec, warehouse: Path, call_log: Path | None = None, fail_marker: str | None = None,
@@ -41,3 +43,27 @@ def table(warehouse: Path, spec: PipelineSpec, name: str) -> pl.DataFrame:
 
 def calls(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+@dataclass
+class JobRun:
+    """One run of a pipeline's `<name>_all` job, the job the UI launches, with the instance holding its events."""
+
+    spec: PipelineSpec
+    warehouse: Path
+    result: ExecuteInProcessResult
+    instance: DagsterInstance
+
+
+@pytest.fixture(scope="session")
+def tiny_job(tmp_path_factory: pytest.TempPathFactory) -> JobRun:
+    """The tiny spec run once through its job; import this fixture into the test modules that read the run's events."""
+    from conftest import write_spec
+
+    tmp = tmp_path_factory.mktemp("tiny_job")
+    spec = load_spec(write_spec(tmp))
+    instance = DagsterInstance.ephemeral()
+    defs = fake_definitions(spec, tmp / "warehouse")
+    result = defs.resolve_job_def(f"{spec.name}_all").execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success
+    return JobRun(spec, tmp / "warehouse", result, instance)

@@ -4,12 +4,14 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, multi_asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.run_log import forward_logs
 from synth_assets.evaluation.scoring import score_predictions
 from synth_assets.evaluation.students import student_predictions
 from synth_assets.evaluation.teacher import teacher_predictions, teacher_solutions
 from synth_assets.hashing import frame_hash
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.outputs import preview_markdown, table_output
+from synth_assets.storage.plots import image_markdown, metric_bars
 
 CODE_VERSION = "3"  # 3: round column; math metrics
 
@@ -34,13 +36,14 @@ def build_evaluation(b: Build):
         predictions: dict[str, tuple[list[str | None], str | None]] = {}
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
-        if spec.task == "math":
-            solutions, stats = teacher_solutions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
-            predictions["teacher"] = (solutions, None)
-        else:
-            teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
-            predictions["teacher"] = (teacher_preds["raw"], None)
-            predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
+        with forward_logs(context):
+            if spec.task == "math":
+                solutions, stats = teacher_solutions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+                predictions["teacher"] = (solutions, None)
+            else:
+                teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+                predictions["teacher"] = (teacher_preds["raw"], None)
+                predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
         context.log.info(f"teacher on eval: {stats.calls} calls, {stats.cache_hits} cached")
         for row in student_checkpoint.iter_rows(named=True):
             predictions[f"student_{row['variant']}"] = (student_predictions(row, eval_set["input"].to_list()), row["checkpoint_id"])
@@ -49,9 +52,12 @@ def build_evaluation(b: Build):
         main_metric = spec.metrics[0]
         best = dict(score_df.filter(pl.col("metric") == main_metric).select("model", "value").iter_rows())
         delta = best.get("student_synthetic", 0.0) - best.get("student_seeds_only", 0.0)
+        by_model = {m: dict(score_df.filter(pl.col("model") == m).select("metric", "value").iter_rows()) for m in predictions}
+        chart = metric_bars(by_model, f"synthetic − seeds-only student: {delta:+.3f} {main_metric}")
         yield table_output(score_df, "eval_scores", scores=MetadataValue.md(preview_markdown(table, rows=20)),
                            **{f"synthetic_minus_seeds_only_{main_metric}": MetadataValue.float(round(delta, 4))},
-                           **cost_per_point(expansions, delta))
+                           **cost_per_point(expansions, delta),
+                           eval_delta=MetadataValue.md(image_markdown(chart, "held-out scores per model")))
         yield table_output(pred_df, "eval_predictions")
 
     return evaluation

@@ -4,6 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, StaticPartitionsDefinition, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.run_log import forward_logs
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.strategies.expand import expand
 from synth_assets.storage.outputs import preview_markdown, table_output
@@ -46,7 +47,8 @@ def build_expansions(b: Build):
         if partitions is not None:
             seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
             context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
-        df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size)
+        with forward_logs(context):
+            df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size)
         if stats.skipped:
             context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "
                                 f"'skipped: ...'); raise budget.max_usd / max_calls and materialise again to make them")

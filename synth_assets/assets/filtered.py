@@ -4,8 +4,9 @@ import polars as pl
 from dagster import AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
-from synth_assets.filters.apply import apply_filters
+from synth_assets.filters.apply import apply_filters, training_candidates
 from synth_assets.storage.outputs import preview_markdown, table_output
+from synth_assets.storage.plots import image_markdown, length_histogram
 
 CODE_VERSION = "1"
 FILTERED_VERSION = "2"  # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
@@ -20,6 +21,14 @@ def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
     return filtered.filter(pl.col("accepted")).select(
         "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round"
     ).cast(TRAIN_SCHEMA)
+
+
+def length_chart(df: pl.DataFrame) -> str:
+    """Input lengths of accepted vs rejected candidate rows (teacher-measuring rows left out)."""
+    lengths = df.filter(training_candidates() & pl.col("input").is_not_null()).select("accepted", pl.col("input").str.len_chars())
+    accepted = lengths.filter(pl.col("accepted"))["input"].to_list()
+    rejected = lengths.filter(~pl.col("accepted"))["input"].to_list()
+    return image_markdown(length_histogram(accepted, rejected), "length of accepted vs rejected expansions")
 
 
 def build_filter_assets(b: Build) -> list:
@@ -49,6 +58,7 @@ def build_filter_assets(b: Build) -> list:
             teacher_confidence=MetadataValue.json(report["confidence"]),
             filter_config_hash=report["filter_config_hash"],
             by_strategy=MetadataValue.md(preview_markdown(by_strategy, rows=50)),
+            length_histogram=MetadataValue.md(length_chart(df)),
         )
 
     @asset(

@@ -12,6 +12,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, asset, multi_asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.run_log import forward_logs
 from synth_assets.assets.evaluation import cost_per_point
 from synth_assets.assets.filtered import accepted_rows
 from synth_assets.assets.student import checkpoint_output, train_variant
@@ -74,8 +75,9 @@ def _round(b: Build, r: int) -> list:
         for df in earlier_expansions.values():  # the cap covers the dataset: earlier rounds' calls count
             done = df.filter(pl.col("error").is_null())
             budget.precharge(done.height, float(done["cost_usd"].sum() or 0.0) if "cost_usd" in df.columns else 0.0)
-        df, stats = expand(round_spec, student_errors, backend, TeacherCache(b.root), teacher.batch_size, round_=r,
-                           budget=budget)
+        with forward_logs(context):
+            df, stats = expand(round_spec, student_errors, backend, TeacherCache(b.root), teacher.batch_size, round_=r,
+                               budget=budget)
         context.log.info(f"round {r}: {student_errors.height} errors -> {df.height} rows, {stats.calls} teacher calls, "
                          f"{stats.cache_hits} cached, {stats.skipped} skipped by the budget")
         return table_output(df, teacher_calls=stats.calls, cache_hits=stats.cache_hits, skipped_by_budget=stats.skipped,

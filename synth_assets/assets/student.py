@@ -4,6 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.run_log import forward_logs
 from synth_assets.hashing import frame_hash
 from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
 from synth_assets.storage.outputs import table_output
@@ -33,11 +34,12 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
     version = frame_hash(data)
     key = checkpoint_key(version, config.as_dict(), config.base_model)
     context.log.info(f"student {variant} (round {round_}): {data.height} rows, checkpoint {key}")
-    path, manifest, hit = cached_checkpoint(
-        b.root, key,
-        lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
-        {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
-    )
+    with forward_logs(context):
+        path, manifest, hit = cached_checkpoint(
+            b.root, key,
+            lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
+            {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
+        )
     return {
         "checkpoint_id": key, "variant": variant, "round": round_, "path": str(path / "model"), "kind": config.kind,
         "base_model": config.base_model, "train_set_version": version,

@@ -21,6 +21,11 @@ ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")  # "earlier" for eve
 DupFinder = Callable[[list[str | None], list[str | None]], list[int | None]]  # (texts, reference_texts) -> index or None
 
 
+def training_candidates() -> pl.Expr:
+    """Rows of `filtered` that could become training data; teacher labels of labelled seeds only measure the teacher."""
+    return pl.col("teacher_correct").is_null()
+
+
 def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
     """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
     candidates = candidates.sort(*ROW_ORDER)

@@ -51,6 +51,7 @@ def run_calls(
                                sum(len(m[1]) for m in c.request.messages)))
     stats = RunStats(requested=len(calls), unique=len(unique), cache_hits=len(cached))
     log.info("teacher %s: %d calls, %d cached, %d to generate", backend.model_id, len(unique), len(cached), len(misses))
+    generating = time.perf_counter()
     with tqdm(total=len(misses), desc="teacher", unit="call", disable=not misses) as bar:
         for start in range(0, len(misses), batch_size):
             batch = misses[start : start + batch_size]
@@ -76,8 +77,10 @@ def run_calls(
             bar.update(len(batch))
             if stats.skipped:
                 break
-            if (start // batch_size) % 10 == 0:
-                log.info("teacher: %d/%d generated", min(start + batch_size, len(misses)), len(misses))
+            done = start + len(batch)
+            if (start // batch_size) % 10 == 0 or done == len(misses):  # the tqdm bar's numbers, for the run log
+                rate = done / max(time.perf_counter() - generating, 1e-9)
+                log.info("teacher: %d/%d generated, %.1f calls/s, ~%.0f s left", done, len(misses), rate, (len(misses) - done) / rate)
     cache.compact()
     stats.seconds = time.perf_counter() - started
     return out, stats
