@@ -116,6 +116,23 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """train_set (with lineage) and optionally filtered, as JSONL files or Hugging Face datasets on disk."""
+    from synth_assets.factory import default_warehouse
+    from synth_assets.storage.export import ExportError, export_tables
+
+    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    tables = ["train_set", *(["filtered"] if args.include_filtered else [])]
+    try:
+        manifest = export_tables(warehouse, args.pipeline, tables, args.format, Path(args.out))
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for table, info in manifest["tables"].items():
+        print(f"{table:<10} {info['rows']:>8} rows -> {Path(args.out) / info['path']}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """`dagster dev` on the same definitions and instance as the CLI."""
     from synth_assets.instance import ensure_dagster_home
@@ -137,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         ("summary", cmd_summary, "row counts per stage and eval scores"),
         ("catalog", cmd_catalog, "re-create the DuckDB views over the warehouse"),
         ("query", cmd_query, "run read-only SQL against warehouse/synth.duckdb"),
+        ("export", cmd_export, "write train_set (and filtered) as JSONL or a Hugging Face dataset"),
         ("ui", cmd_ui, "open the Dagster UI (dagster dev) on these pipelines"),
     ):
         p = sub.add_parser(name, help=helptext)
@@ -148,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--stale", action="store_true", help="only what is stale or missing (repeats until nothing is)")
             p.add_argument("--workers", type=int, default=None,
                            help="processes for the shards of a sharded pipeline (default: one per CPU, at most one per shard)")
+        if name == "export":
+            p.add_argument("--pipeline", required=True, help="pipeline name (its folder in the warehouse)")
+            p.add_argument("--format", choices=("jsonl", "hf"), default="jsonl", help="jsonl files or HF `datasets` folders")
+            p.add_argument("--out", required=True, help="folder to write into (created if missing)")
+            p.add_argument("--include-filtered", action="store_true", help="also export filtered: every expansion with its verdicts")
         if name == "query":
             p.add_argument("sql")
         if name == "ui":

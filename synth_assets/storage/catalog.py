@@ -113,6 +113,14 @@ def _view_statements(root: Path) -> list[str]:
     return stmts
 
 
+def memory_catalog(root: Path) -> duckdb.DuckDBPyConnection:
+    """The catalog's views in an in-memory database: reads that never wait for, or block, the catalog file."""
+    con = duckdb.connect()
+    for stmt in _view_statements(Path(root)):
+        con.execute(stmt)
+    return con
+
+
 def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
     """(Re)create every view; returns False, after logging why, when the file is locked by a reader."""
     root = Path(root)

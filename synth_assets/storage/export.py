@@ -1,0 +1,88 @@
+"""Hand the train set (and, on request, the filter verdicts) to code outside synth: JSONL or a Hugging Face dataset.
+
+Every exported train row keeps its lineage (seed file and row, teacher call), and a manifest
+records each table's data version, the same one the Dagster UI shows for the materialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from synth_assets.hashing import frame_hash
+from synth_assets.storage.catalog import memory_catalog
+from synth_assets.storage.parquet import read_table, table_path
+
+FORMATS = ("jsonl", "hf")
+MANIFEST = "manifest.json"
+
+
+class ExportError(ValueError):
+    """An export that cannot be made; the message names the pipeline, table or folder."""
+
+
+def pipelines_in(warehouse: Path) -> list[str]:
+    return sorted(p.name for p in Path(warehouse).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))) if Path(warehouse).is_dir() else []
+
+
+def _stored(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
+    if pipeline not in pipelines_in(warehouse):
+        raise ExportError(f"no pipeline {pipeline!r} in {warehouse} (found: {pipelines_in(warehouse)}); run `synth run` first")
+    try:
+        return read_table(table_path(Path(warehouse), [pipeline, table]))
+    except FileNotFoundError as exc:
+        raise ExportError(str(exc)) from None
+
+
+def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
+    """train_set rows with their lineage columns (the catalog's lineage view); other tables as stored."""
+    stored = _stored(warehouse, pipeline, table)
+    if table != "train_set":
+        return stored
+    with memory_catalog(warehouse) as con:
+        schema = pipeline.replace('"', '""')
+        lineage = con.execute(f'select * from "{schema}".lineage order by row_id').pl()
+    if lineage.height != stored.height:  # a row without lineage would be a row nobody can trace
+        raise ExportError(f"{pipeline}.train_set has {stored.height} rows but only {lineage.height} resolve through lineage")
+    return lineage
+
+
+def _write_jsonl(df: pl.DataFrame, path: Path) -> None:
+    """Write to a temp file beside the target, then rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        df.write_ndjson(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_hf(df: pl.DataFrame, path: Path) -> None:
+    try:
+        import datasets
+    except ImportError:
+        raise ExportError("--format hf needs the `datasets` package: pip install 'synth[export]'") from None
+    datasets.Dataset.from_polars(df).save_to_disk(str(path))
+
+
+def export_tables(warehouse: Path, pipeline: str, tables: list[str], fmt: str, out: Path) -> dict[str, object]:
+    """Write each table to `out` (<table>.jsonl or an HF dataset folder <table>/) plus manifest.json; returns the manifest."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format must be one of {FORMATS}, got {fmt!r}")
+    # read everything before writing anything: a missing table leaves no half-made export behind
+    frames = {t: export_frame(warehouse, pipeline, t) for t in tables}
+    versions = {t: frame_hash(_stored(warehouse, pipeline, t)) for t in tables}
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, object] = {"pipeline": pipeline, "format": fmt, "warehouse": str(Path(warehouse).resolve()), "tables": {}}
+    for table, df in frames.items():
+        target = out / (f"{table}.jsonl" if fmt == "jsonl" else table)
+        (_write_jsonl if fmt == "jsonl" else _write_hf)(df, target)
+        manifest["tables"][table] = {"path": target.name, "rows": df.height, "columns": df.columns, "data_version": versions[table]}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
