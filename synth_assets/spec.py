@@ -350,6 +350,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SpecError(f"{spec_path}: spec file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{spec_path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); save the spec as UTF-8") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{spec_path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -40,7 +40,18 @@ def _as_text(value: Any) -> str | None:
         return None
     if isinstance(value, float) and value != value:  # NaN from Parquet
         return None
+    if isinstance(value, bool):  # JSON's spelling, as the file has it, not Python's True/False
+        return "true" if value else "false"
     return value if isinstance(value, str) else str(value)
+
+
+def _not_text(src: SourceSpec, values: dict[str, Any]) -> str | None:
+    """A list or object where text belongs (JSONL, Parquet) is quarantined rather than turned into its repr."""
+    for column in (src.input, src.target):
+        value = values.get(column) if column else None
+        if isinstance(value, (list, dict)):
+            return f"column {column!r} holds a {'list' if isinstance(value, list) else 'JSON object'}, not text"
+    return None
 
 
 def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str | None) -> str | None:
@@ -67,7 +78,7 @@ def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str)
             base = {"source_file": src.path, "source_row": raw.source_row}
             values = raw.values or {}
             text, target = _as_text(values.get(src.input)), _as_text(values.get(src.target)) if src.target else None
-            reason = raw.problem or _problem(spec, src, text, target)
+            reason = raw.problem or _not_text(src, values) or _problem(spec, src, text, target)
             if reason is None:
                 text, target = text.strip(), target.strip() if target else None
                 rid = row_id(text, target)

@@ -90,3 +90,17 @@ def test_genuine_replacement_character_is_not_invalid_utf8(tmp_path: Path) -> No
     out = split_sources(spec, list(spec.seeds), "seed_id")
     assert [r["source_row"] for r in out.rows] == [0]
     assert out.quarantine[0]["reason"] == "invalid UTF-8 bytes" and "caf\ufffd au lait" in out.quarantine[0]["raw"]
+
+
+def test_jsonl_values_that_are_not_text(tmp_path: Path) -> None:
+    seeds = tmp_path / "typed.jsonl"
+    lines = [{"review": ["a", "list"], "label": "true"}, {"review": "Good enough", "label": {"nested": 1}},
+             {"review": "Crunchy and fresh", "label": True}, {"review": 42, "label": False}]
+    seeds.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    spec = load_spec(write_spec(tmp_path, labels=["true", "false"], label_words={},
+                                seeds=[{"path": str(seeds), "input": "review", "target": "label"}]))
+    out = split_sources(spec, list(spec.seeds), "seed_id")
+    reasons = {q["source_row"]: q["reason"] for q in out.quarantine}
+    assert reasons == {0: "column 'review' holds a list, not text", 1: "column 'label' holds a JSON object, not text"}
+    # JSON booleans keep JSON's spelling, so they match labels written the way the file writes them
+    assert [(r["input"], r["target"]) for r in out.rows] == [("Crunchy and fresh", "true"), ("42", "false")]
