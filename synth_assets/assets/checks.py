@@ -92,7 +92,7 @@ def _acceptance_check(b: Build, name: str) -> AssetChecksDefinition:
         else:
             where = "below" if rate < low else "above" if rate > high else "within"
             verdict = f"{accepted} of {candidates} candidate rows accepted ({rate:.1%}), {where} [{low:.0%}, {high:.0%}]"
-        metadata = {"accepted": accepted, "candidates": candidates, "band": MetadataValue.json([low, high]),
+        metadata = {"accepted": accepted, "candidates": candidates, "band": MetadataValue.text(f"[{low:.0%}, {high:.0%}]"),
                     "reasons": MetadataValue.json(reason_counts(filtered))}
         if rate is not None:
             metadata["rate"] = MetadataValue.float(round(rate, 4))
