@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ TABLES = {"seed_files", "seeds", "eval_set", "quarantine", "expansions", "filter
 
 
 def _script():
+    """scripts/ is not a package: load the script the way `python scripts/screenshots.py` would."""
     spec = importlib.util.spec_from_file_location("screenshots", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
     spec.loader.exec_module(module)
     return module
 
