@@ -40,7 +40,8 @@ def test_ui_screenshots_of_a_materialised_pipeline(tmp_path: Path) -> None:
     assert set(shots.assets) == {f"tiny/{t}" for t in TABLES}
     checks = {name: {c["name"]: c["status"] for c in listed} for name, listed in shots.assets.items()}
     assert checks["tiny/filtered"] == {"schema": "SUCCEEDED", "acceptance_rate": "SUCCEEDED"}
-    assert checks["tiny/train_set"] == {"schema": "SUCCEEDED", "rows_unique_and_labelled": "SUCCEEDED"}
+    assert checks["tiny/train_set"] == {"schema": "SUCCEEDED", "rows_unique_and_labelled": "SUCCEEDED",
+                                        "no_eval_contamination": "SUCCEEDED"}
 
     for path, window in ((shots.graph, screenshots.GRAPH_WINDOW), (shots.asset, screenshots.PAGE_WINDOW)):
         assert 20_000 < path.stat().st_size < 2_000_000, path
