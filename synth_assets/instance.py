@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+# telemetry off; nux off: the first-visit "join the community" dialog would cover the asset graph
+DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 
 def ensure_dagster_home(default: Path | None = None) -> Path:

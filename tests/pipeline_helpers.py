@@ -58,7 +58,7 @@ class JobRun:
 @pytest.fixture(scope="session")
 def tiny_job(tmp_path_factory: pytest.TempPathFactory) -> JobRun:
     """The tiny spec run once through its job; import this fixture into the test modules that read the run's events."""
-    from conftest import write_spec
+    from spec_helpers import write_spec
 
     tmp = tmp_path_factory.mktemp("tiny_job")
     spec = load_spec(write_spec(tmp))
