@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.budget import Budget, Price
+from synth_assets.training.base import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS
 
 SOURCE_FORMATS = ("csv", "jsonl", "parquet")
 
@@ -171,13 +172,39 @@ class ChecksSpec(_Strict):
 class StudentSpec(_Strict):
     """The cheaper model trained on train_set; its config is part of the checkpoint cache key."""
 
-    kind: Literal["encoder_classifier", "tfidf_logreg"] = "encoder_classifier"
+    kind: Literal["encoder_classifier", "tfidf_logreg", "causal_lm"] = "encoder_classifier"
     base_model: str = "embedded:all-minilm-l6-v2"
     epochs: int = Field(4, ge=1, le=100)
     learning_rate: float = Field(5e-5, gt=0.0, le=1.0)
     batch_size: int = Field(16, ge=1, le=1024)
     max_length: int = Field(128, ge=8, le=8192)
     seed: int = 0
+    # causal_lm: supervised fine-tuning on (input, target) text, LoRA (adapter merged on save) or full
+    finetune: Literal["lora", "full"] = "lora"
+    lora_r: int = Field(8, ge=1, le=1024)
+    lora_alpha: int = Field(16, ge=1, le=4096)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(["all-linear"], min_length=1)
+    max_steps: int | None = Field(None, ge=1)
+    grad_accum: int = Field(1, ge=1, le=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _causal_lm_base(cls, data: object) -> object:
+        # MiniLM cannot generate text: a causal_lm student without a base_model starts from the embedded chat model.
+        if isinstance(data, dict) and data.get("kind") == "causal_lm" and "base_model" not in data:
+            return {**data, "base_model": CAUSAL_LM_BASE_MODEL}
+        return data
+
+    @model_validator(mode="after")
+    def _causal_lm_fields(self) -> StudentSpec:
+        if self.kind != "causal_lm":
+            # set on another kind these would be silently ignored, so they are refused
+            stray = [name for name in CAUSAL_LM_FIELDS if name in self.model_fields_set]
+            if stray:
+                raise ValueError(f"{', '.join(stray)}: only a causal_lm student reads these; "
+                                 f"remove them or set kind: causal_lm (kind is {self.kind!r})")
+        return self
 
 
 TASKS = ("classification", "math")

@@ -140,3 +140,28 @@ def test_dedup_and_decontamination_settings_are_bounded_and_defaults_keep_the_ha
     assert "filters.near_dedup.threshold" in _error(tmp_path, filters={"near_dedup": {"threshold": 1.5}})
     assert "filters.decontamination.ngram" in _error(tmp_path, filters={"decontamination": {"ngram": 0}})
     assert "filters.embedding_dedup.treshold" in _error(tmp_path, filters={"embedding_dedup": {"treshold": 0.9}})
+
+
+def test_causal_lm_student_defaults_to_the_embedded_chat_model(tmp_path: Path) -> None:
+    student = load_spec(write_spec(tmp_path, student={"kind": "causal_lm"})).student
+    assert student.base_model == "embedded:smollm2-135m-instruct" and student.finetune == "lora"
+    explicit = load_spec(write_spec(tmp_path, student={"kind": "causal_lm", "base_model": "my/chat-model"})).student
+    assert explicit.base_model == "my/chat-model"
+
+
+def test_causal_lm_fields_are_bounded_and_named(tmp_path: Path) -> None:
+    assert "student.finetune" in _error(tmp_path, student={"kind": "causal_lm", "finetune": "qlora"})
+    assert "student.lora_r" in _error(tmp_path, student={"kind": "causal_lm", "lora_r": 0})
+    assert "student.lora_dropout" in _error(tmp_path, student={"kind": "causal_lm", "lora_dropout": 1.0})
+    assert "student.max_steps" in _error(tmp_path, student={"kind": "causal_lm", "max_steps": 0})
+
+
+def test_causal_lm_fields_on_a_classifier_are_refused_by_name(tmp_path: Path) -> None:
+    msg = _error(tmp_path, student={"kind": "tfidf_logreg", "lora_r": 16})
+    assert "student" in msg and "lora_r" in msg and "causal_lm" in msg
+
+
+def test_new_student_fields_leave_existing_student_hashes_alone(tmp_path: Path) -> None:
+    # Only fields a user sets enter the hash: an encoder spec hashes as it did before causal_lm existed.
+    spec = load_spec(write_spec(tmp_path, student={"kind": "encoder_classifier", "epochs": 2}))
+    assert spec.model_dump(mode="json", exclude_defaults=True)["student"] == {"epochs": 2}

@@ -119,10 +119,7 @@ class TransformersBackend:
         """Render the chat template and check the row fits the context before it joins a batch."""
         tok = self._tokenizer
         assert tok is not None
-        messages = [{"role": role, "content": content} for role, content in request.messages]
-        text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        # The template already wrote BOS and role markers; letting the tokenizer add its own would double them.
-        prompt_ids = list(tok(text, add_special_tokens=False)["input_ids"])
+        prompt_ids = chat_prompt_ids(tok, request.messages)
         if not prompt_ids:
             raise ValueError("the rendered prompt is empty")
         choice_ids, extra, what = plan_reply(request, lambda c: tok(c, add_special_tokens=False)["input_ids"])
@@ -264,6 +261,14 @@ class TransformersBackend:
             results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
         return results
 
+
+
+def chat_prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: tuple[tuple[str, str], ...]) -> list[int]:
+    """Messages rendered up to the assistant's turn; the causal-LM student trains on exactly these ids."""
+    rendered = [{"role": role, "content": content} for role, content in messages]
+    text = tokenizer.apply_chat_template(rendered, add_generation_prompt=True, tokenize=False)
+    # The template already wrote BOS and role markers; letting the tokenizer add its own would double them.
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _free_gpu_memory() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from synth_assets.training.base import Classifier, Prediction, TrainConfig, TrainReport
+from synth_assets.training.base import CAUSAL_LM_KIND, Classifier, Prediction, TrainConfig, TrainReport
 from synth_assets.training.encoder_classifier import EncoderClassifier
 from synth_assets.training.tfidf_classifier import TfidfClassifier
 
@@ -21,6 +21,10 @@ def get_classifier(kind: str) -> Classifier:
     try:
         return _REGISTRY[kind]()
     except KeyError:
+        if kind == CAUSAL_LM_KIND:  # a student that answers in text, with its own train/predict pair
+            raise ValueError(
+                f"{kind!r} is not a classifier; use synth_assets.training.causal_lm.train_causal_lm and predict"
+            ) from None
         raise ValueError(f"unknown classifier kind {kind!r}; valid kinds: {', '.join(KINDS)}") from None
 
 

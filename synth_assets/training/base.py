@@ -9,14 +9,19 @@ from typing import Any, Protocol, runtime_checkable
 
 # Written next to every saved model so a model dir says what it is and which labels its outputs mean.
 LABELS_FILE = "labels.json"
+CAUSAL_LM_KIND = "causal_lm"
+ENCODER_BASE_MODEL = "embedded:all-minilm-l6-v2"
+CAUSAL_LM_BASE_MODEL = "embedded:smollm2-135m-instruct"
+# TrainConfig fields only the causal-LM student reads; every one enters its checkpoint key.
+CAUSAL_LM_FIELDS = ("finetune", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "max_steps", "grad_accum")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that changes a trained student besides its data; all of it enters the checkpoint key."""
 
-    kind: str  # "encoder_classifier" | "tfidf_logreg"
-    base_model: str = "embedded:all-minilm-l6-v2"
+    kind: str  # "encoder_classifier" | "tfidf_logreg" | "causal_lm"
+    base_model: str = ENCODER_BASE_MODEL  # a causal_lm config left at it gets CAUSAL_LM_BASE_MODEL
     epochs: int = 4
     learning_rate: float = 5e-5
     batch_size: int = 16
@@ -24,9 +29,30 @@ class TrainConfig:
     seed: int = 0
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    # causal_lm only (see CAUSAL_LM_FIELDS): how much of the model trains and for how long
+    finetune: str = "lora"  # "lora" | "full"
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("all-linear",)
+    max_steps: int | None = None  # optimiser steps; when set it replaces epochs as the stopping rule
+    grad_accum: int = 1
+
+    def __post_init__(self) -> None:
+        # MiniLM cannot generate text, so the encoder default would only fail later for a causal_lm student.
+        if self.kind == CAUSAL_LM_KIND and self.base_model == ENCODER_BASE_MODEL:
+            object.__setattr__(self, "base_model", CAUSAL_LM_BASE_MODEL)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        if self.kind != CAUSAL_LM_KIND:
+            # The classifiers ignore these fields, so they stay out of their checkpoint keys: keys made
+            # before the fields existed still match and existing checkpoints are reused.
+            for name in CAUSAL_LM_FIELDS:
+                del fields[name]
+        else:
+            fields["target_modules"] = list(self.target_modules)
+        return fields
 
 
 @dataclass

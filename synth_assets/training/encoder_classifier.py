@@ -18,6 +18,7 @@ from synth_assets.training.base import (
     read_meta,
     write_labels,
 )
+from synth_assets.training.optim import adamw_with_warmup
 
 KIND = "encoder_classifier"
 LOG_EVERY = 10  # steps between progress log lines: a 300-row, 4-epoch run logs ~8 times
@@ -117,7 +118,7 @@ def fit(
 
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = _optimizer(model, config, total_steps)
+    optimizer, scheduler = adamw_with_warmup(model, config, total_steps)
     weights = torch.tensor(class_weights(labels, label_set), dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     targets = torch.tensor([label_set.index(label) for label in labels], dtype=torch.long)
@@ -159,22 +160,6 @@ def fit(
     report = TrainReport(train_loss=epoch_loss, seconds=seconds, steps=step, n_rows=len(texts))
     logger.info("trained %d steps in %.1f s, final epoch loss %.4f", step, seconds, epoch_loss)
     return fitted, report
-
-
-def _optimizer(model: Any, config: TrainConfig, total_steps: int) -> tuple[Any, Any]:
-    """AdamW with linear warmup then linear decay to zero: the standard BERT fine-tuning recipe."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    # Biases and LayerNorm weights (the 1-d tensors) are not decayed, as in the BERT recipe.
-    params = list(model.parameters())
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
-    return optimizer, scheduler
 
 
 def load(model_dir: Path) -> FittedEncoder:

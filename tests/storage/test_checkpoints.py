@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
-from synth_assets.training.base import TrainReport
+from synth_assets.training.base import TrainConfig, TrainReport
 
 
 def test_same_key_trains_once(tmp_path: Path) -> None:
@@ -39,3 +39,25 @@ def test_failed_training_leaves_nothing_to_reuse(tmp_path: Path) -> None:
     ok = lambda out: TrainReport(0.1, 0.1, 1, 1)  # noqa: E731
     _, _, hit = cached_checkpoint(tmp_path, key, ok, {})
     assert not hit
+
+
+def test_classifier_checkpoint_keys_survive_the_causal_lm_fields() -> None:
+    # Keys computed before TrainConfig grew the causal_lm fields: an unchanged encoder/TF-IDF config must
+    # keep its key, or every existing student would retrain for nothing.
+    for config, before in [
+        (TrainConfig(kind="encoder_classifier"), "4d68f15eedf019e517f9"),
+        (TrainConfig(kind="tfidf_logreg", seed=3, epochs=2), "0312311da20848ba94d7"),
+    ]:
+        assert checkpoint_key("v1", config.as_dict(), config.base_model) == before
+    # The new fields are ignored by classifiers, so setting them cannot change a classifier's key either.
+    lora = TrainConfig(kind="encoder_classifier", finetune="full", lora_r=64)
+    assert checkpoint_key("v1", lora.as_dict(), lora.base_model) == "4d68f15eedf019e517f9"
+
+
+def test_causal_lm_keys_follow_every_finetuning_field() -> None:
+    base = TrainConfig(kind="causal_lm")
+    key = checkpoint_key("v1", base.as_dict(), base.base_model)
+    for change in [{"finetune": "full"}, {"lora_r": 16}, {"target_modules": ("q_proj",)}, {"max_steps": 5},
+                   {"grad_accum": 2}, {"lora_dropout": 0.0}, {"lora_alpha": 8}]:
+        changed = TrainConfig(kind="causal_lm", **change)  # type: ignore[arg-type]
+        assert checkpoint_key("v1", changed.as_dict(), changed.base_model) != key, change

@@ -41,12 +41,17 @@ def test_train_config_as_dict_holds_every_field() -> None:
     }
 
 
+def test_causal_lm_kind_points_to_its_own_train_function() -> None:
+    with pytest.raises(ValueError, match="train_causal_lm"):
+        get_classifier("causal_lm")
+
+
 def test_importing_training_does_not_import_heavy_libraries() -> None:
     # A fresh interpreter: this test process may already have torch loaded by other tests.
     code = (
         "import sys, synth_assets.training, synth_assets.training.encoder_classifier, "
-        "synth_assets.training.tfidf_classifier\n"
-        "print(','.join(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
+        "synth_assets.training.tfidf_classifier, synth_assets.training.causal_lm, synth_assets.training.sft_data\n"
+        "print(','.join(m for m in ('torch', 'transformers', 'sklearn', 'peft') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""

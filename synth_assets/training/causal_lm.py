@@ -1,0 +1,208 @@
+"""Supervised fine-tuning of a chat causal LM (LoRA or full) into a plain HF model dir the teacher backend loads.
+
+The student answers in text, so it is not a Classifier: `train_causal_lm` takes (prompt, target)
+pairs and `predict` answers prompts greedily through TransformersBackend, the same generation code
+the teacher uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig, TrainReport, write_labels
+from synth_assets.training.optim import adamw_with_warmup
+from synth_assets.training.sft_data import Encoded, check_pairs, collate, encode_pairs, labelled_tokens
+
+KIND = CAUSAL_LM_KIND
+FINETUNE_MODES = ("lora", "full")
+ADAPTER_DIR = "adapter"  # the LoRA adapter alone (a few MB), kept beside the merged weights
+LOG_EVERY = 10
+logger = logging.getLogger("synth.training")
+
+
+@dataclass
+class CausalLMReport(TrainReport):
+    """TrainReport plus what only SFT has: the starting loss, speed, and rows cut or left out by max_length."""
+
+    initial_loss: float = math.nan  # loss of the first batch before any update: the base model's fit
+    seconds_per_step: float = 0.0  # optimiser steps only, without loading the model
+    n_truncated: int = 0
+    n_dropped: int = 0
+    trainable_params: int = 0
+
+
+def check_config(config: TrainConfig) -> None:
+    """Reject configs this trainer cannot honour before any model loads, naming the field."""
+    if config.kind != KIND:
+        raise ValueError(f"TrainConfig.kind is {config.kind!r}; train_causal_lm trains kind {KIND!r}")
+    if config.finetune not in FINETUNE_MODES:
+        raise ValueError(f"TrainConfig.finetune is {config.finetune!r}; choose one of {', '.join(FINETUNE_MODES)}")
+    if config.max_steps is not None and config.max_steps < 1:
+        raise ValueError(f"TrainConfig.max_steps is {config.max_steps}; use None (train by epochs) or >= 1")
+    for name in ("epochs", "batch_size", "grad_accum", "lora_r", "max_length"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"TrainConfig.{name} is {getattr(config, name)}; it must be >= 1")
+    if not 0.0 <= config.lora_dropout < 1.0:
+        raise ValueError(f"TrainConfig.lora_dropout is {config.lora_dropout}; it must be in [0, 1)")
+
+
+def train_causal_lm(prompts: list[str], targets: list[str], config: TrainConfig, out_dir: Path) -> CausalLMReport:
+    """Fine-tune on (prompt, target) pairs and save a merged, self-contained model dir to `out_dir`."""
+    model, tokenizer, report = fit(prompts, targets, config)
+    save(model, tokenizer, config, Path(out_dir))
+    return report
+
+
+def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[Any, Any, CausalLMReport]:
+    """Train in memory; the returned model is a PeftModel under LoRA (save() merges it)."""
+    # Validate before the heavy imports so a bad row fails in milliseconds, not after loading torch.
+    check_config(config)
+    check_pairs(prompts, targets)
+    import torch
+    from tqdm.auto import tqdm
+
+    start_time = time.perf_counter()
+    # Seeding before the model is built fixes the LoRA init and dropout masks; the generator fixes
+    # the shuffle order. Together they make a CPU run repeat bit for bit.
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, tokenizer = _load(config, device)
+    data = _encode(tokenizer, prompts, targets, config)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    n = len(data.examples)
+    micro_per_epoch = math.ceil(n / config.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    optimizer, scheduler = adamw_with_warmup(model, config, total_steps)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info(
+        "fine-tuning %s (%s, %d trainable params) on %d rows: %d steps of %d x %d rows on %s",
+        config.base_model, config.finetune, trainable, n, total_steps, config.batch_size, config.grad_accum, device,
+    )
+    # bf16 autocast on GPU keeps fp32 master weights (AdamW on bf16 weights loses small updates).
+    autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.train()
+    loop_start = time.perf_counter()
+    step, epoch = 0, 0
+    initial_loss = math.nan
+    epoch_losses: list[float] = []
+    bar = tqdm(total=total_steps, desc="sft", disable=not sys.stderr.isatty())
+    while step < total_steps:
+        order = torch.randperm(n, generator=generator).tolist()
+        micro = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
+        epoch_losses = []
+        for g in range(0, len(micro), config.grad_accum):
+            batches = [collate([data.examples[i] for i in idx], pad_id) for idx in micro[g : g + config.grad_accum]]
+            # Summed token losses over the whole accumulation group, divided once: every labelled
+            # token weighs the same however the rows fall into micro-batches.
+            items = sum(labelled_tokens(b) for b in batches)
+            value = 0.0
+            for batch in batches:
+                with autocast:
+                    out = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False,
+                                num_items_in_batch=items)
+                out.loss.backward()
+                value += out.loss.item()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            initial_loss = value if step == 1 else initial_loss
+            epoch_losses.append(value)
+            bar.update(1)
+            bar.set_postfix(loss=f"{value:.4f}")
+            if step % LOG_EVERY == 0 or step == total_steps:
+                lr = scheduler.get_last_lr()[0]
+                logger.info("step %d/%d epoch %d loss %.4f lr %.2e", step, total_steps, epoch + 1, value, lr)
+            if step == total_steps:
+                break
+        epoch += 1
+        if steps_per_epoch > 1:  # with one step per epoch the step lines already say it all
+            logger.info("epoch %d mean loss %.4f over %d steps", epoch, sum(epoch_losses) / len(epoch_losses),
+                        len(epoch_losses))
+    bar.close()
+    model.eval()
+    end_time = time.perf_counter()
+    seconds = end_time - start_time
+    # The last (possibly partial) pass over the data describes the model that is saved.
+    train_loss = sum(epoch_losses) / len(epoch_losses)
+    report = CausalLMReport(
+        train_loss=train_loss, seconds=seconds, steps=step, n_rows=len(prompts), initial_loss=initial_loss,
+        seconds_per_step=(end_time - loop_start) / step, n_truncated=len(data.truncated), n_dropped=len(data.dropped),
+        trainable_params=trainable,
+    )
+    logger.info("trained %d steps in %.1f s, loss %.4f -> %.4f", step, seconds, initial_loss, train_loss)
+    return model, tokenizer, report
+
+
+def _load(config: TrainConfig, device: Any) -> tuple[Any, Any]:
+    """Base model in fp32 plus tokenizer; under LoRA only the adapter's weights train."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from synth_assets.models.embedded import local_model_dir
+
+    path = local_model_dir(config.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.chat_template is None:
+        raise ValueError(f"base_model {config.base_model!r} has no chat template; use an instruct/chat model")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+    if config.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        # "all-linear" is peft's architecture-independent choice: every linear layer but the output head.
+        modules = config.target_modules
+        target: str | list[str] = "all-linear" if tuple(modules) == ("all-linear",) else list(modules)
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=target, task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    return model, tokenizer
+
+
+def _encode(tokenizer: Any, prompts: list[str], targets: list[str], config: TrainConfig) -> Encoded:
+    """Encode all pairs and say in the log which rows max_length shortened or left out."""
+    data = encode_pairs(tokenizer, prompts, targets, config.max_length)
+    if data.truncated:
+        logger.warning("max_length %d: %d rows had their prompt cut to fit (first rows: %s)",
+                       config.max_length, len(data.truncated), data.truncated[:10])
+    if data.dropped:
+        logger.warning("max_length %d: %d rows left out because their target alone does not fit (first rows: %s)",
+                       config.max_length, len(data.dropped), data.dropped[:10])
+    if not data.examples:
+        raise ValueError(f"max_length {config.max_length} is too short for every row's target; raise max_length")
+    return data
+
+
+def save(model: Any, tokenizer: Any, config: TrainConfig, out_dir: Path) -> None:
+    """Write merged weights, tokenizer and chat template: a plain HF dir, loadable without peft."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.finetune == "lora":
+        model.save_pretrained(out_dir / ADAPTER_DIR)
+        model = model.merge_and_unload()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    # No label set: the student answers in free text. The file still says what the dir is and how it was trained.
+    write_labels(out_dir, KIND, [], config)
+
+
+def predict(model: str | Path, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 16) -> list[str]:
+    """Greedy answers, one per prompt, from a saved student (or any causal LM name) via TransformersBackend."""
+    from synth_assets.inference.base import GenerationRequest, SamplingParams
+    from synth_assets.inference.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(model=str(model), batch_size=batch_size)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    results = backend.generate([GenerationRequest(messages=(("user", p),), params=params) for p in prompts])
+    for row, result in enumerate(results):
+        if not result.ok:
+            raise RuntimeError(f"prompt {row}: generation failed: {result.error}")
+    return [result.text or "" for result in results]
