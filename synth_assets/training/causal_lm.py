@@ -101,16 +101,7 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
         epoch_losses = []
         for g in range(0, len(micro), config.grad_accum):
             batches = [collate([data.examples[i] for i in idx], pad_id) for idx in micro[g : g + config.grad_accum]]
-            # Summed token losses over the whole accumulation group, divided once: every labelled
-            # token weighs the same however the rows fall into micro-batches.
-            items = sum(labelled_tokens(b) for b in batches)
-            value = 0.0
-            for batch in batches:
-                with autocast:
-                    out = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False,
-                                num_items_in_batch=items)
-                out.loss.backward()
-                value += out.loss.item()
+            value = _accumulate(model, batches, device, autocast)
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             scheduler.step()
@@ -142,6 +133,20 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
     )
     logger.info("trained %d steps in %.1f s, loss %.4f -> %.4f", step, seconds, initial_loss, train_loss)
     return model, tokenizer, report
+
+
+def _accumulate(model: Any, batches: list[dict[str, Any]], device: Any, autocast: Any) -> float:
+    """Backward over one accumulation group; returns its mean loss per labelled token."""
+    # Token losses are summed over the whole group and divided once, so every labelled token weighs
+    # the same however the rows fall into micro-batches (a mean of micro-batch means would not).
+    items = sum(labelled_tokens(b) for b in batches)
+    value = 0.0
+    for batch in batches:
+        with autocast:
+            out = model(**{k: v.to(device) for k, v in batch.items()}, use_cache=False, num_items_in_batch=items)
+        out.loss.backward()
+        value += out.loss.item()
+    return value
 
 
 def _load(config: TrainConfig, device: Any) -> tuple[Any, Any]:

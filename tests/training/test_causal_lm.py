@@ -174,3 +174,15 @@ def test_same_seed_repeats_the_same_losses() -> None:
     again = fit(QUESTIONS, ANSWERS, config)[2]
     assert (again.initial_loss, again.train_loss) == (first.initial_loss, first.train_loss)
     assert first.steps == 2
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_weighs_tokens_like_one_big_batch() -> None:
+    # Same seed, same row order: one batch of 4 and two accumulated batches of 2 see the same tokens
+    # (seed 1 puts the 4-token answers in one micro-batch and the 3-token ones in the other),
+    # so the loss of the first step (before any update) must agree. No dropout, so nothing else differs.
+    common = {"kind": "causal_lm", "max_steps": 1, "max_length": 64, "lora_dropout": 0.0, "seed": 1}
+    whole = fit(QUESTIONS, ANSWERS, TrainConfig(batch_size=4, **common))[2]  # type: ignore[arg-type]
+    split = fit(QUESTIONS, ANSWERS, TrainConfig(batch_size=2, grad_accum=2, **common))[2]  # type: ignore[arg-type]
+    assert whole.steps == split.steps == 1
+    assert split.initial_loss == pytest.approx(whole.initial_loss, rel=1e-5)
