@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, build_sensor_context, evaluate_automation_conditions
 
-from conftest import DATA, write_spec
+from spec_helpers import DATA, write_spec
 from pipeline_helpers import fake_definitions, run_pipeline
 from synth_assets.spec import load_spec
 

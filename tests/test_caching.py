@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance
 
-from conftest import DATA, write_spec
+from spec_helpers import DATA, write_spec
 from pipeline_helpers import calls, fake_definitions, run_pipeline, table
 from synth_assets.runs import observe_and_states
 from synth_assets.spec import load_spec

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from pipeline_helpers import calls, run_pipeline, table
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.spec import load_spec

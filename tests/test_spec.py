@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, write_spec
+from spec_helpers import DATA, write_spec
 from synth_assets.spec import SpecError, load_spec
 
 

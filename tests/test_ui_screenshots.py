@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import write_spec
+from spec_helpers import write_spec
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "screenshots.py"
 TABLES = {"seed_files", "seeds", "eval_set", "quarantine", "expansions", "filtered", "train_set",

@@ -46,7 +46,7 @@ def build_evaluation(b: Build):
                 predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
         context.log.info(f"teacher on eval: {stats.calls} calls, {stats.cache_hits} cached")
         for row in student_checkpoint.iter_rows(named=True):
-            predictions[f"student_{row['variant']}"] = (student_predictions(row, eval_set["input"].to_list()), row["checkpoint_id"])
+            predictions[f"student_{row['variant']}"] = (student_predictions(spec, row, eval_set["input"].to_list()), row["checkpoint_id"])
         score_df, pred_df = score_predictions(spec, eval_set, eval_version, 0, predictions)
         table = score_df.pivot(on="metric", index="model", values="value")
         main_metric = spec.metrics[0]

@@ -103,7 +103,7 @@ def _round(b: Build, r: int) -> list:
         return table_output(pl.concat([previous, new]), added=new.height, repeats_dropped=accepted.height - new.height)
 
     @asset(key=key("student_checkpoint"), ins={"train_set": AssetIn(key=key("train_set"))}, group_name=b.group,
-           kinds=TABLE_KINDS | {"torch"}, code_version=f"{round_version}-{spec.section_hash('student', 'labels')}",
+           kinds=TABLE_KINDS | {"torch"}, code_version=f"{round_version}-{spec.section_hash('student', 'labels', 'instruction', 'task')}",
            description=f"The round-{r} student, trained on train_set_r{r} (reused from the checkpoint cache when it exists).")
     def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
         return checkpoint_output([train_variant(b, context, train_set, "synthetic", round_=r)])
@@ -119,7 +119,7 @@ def _round(b: Build, r: int) -> list:
     def evaluation(student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame, previous_scores: pl.DataFrame,
                    **all_expansions: pl.DataFrame):
         row = student_checkpoint.row(0, named=True)
-        preds = {f"student_round_{r}": (student_predictions(row, eval_set["input"].to_list()), row["checkpoint_id"])}
+        preds = {f"student_round_{r}": (student_predictions(spec, row, eval_set["input"].to_list()), row["checkpoint_id"])}
         scores, predictions = score_predictions(spec, eval_set, frame_hash(eval_set), r, preds)
         metric = spec.metrics[0]
         now = scores.filter(pl.col("metric") == metric)["value"][0]
@@ -142,7 +142,7 @@ def _student_errors(spec: PipelineSpec, r: int, context: AssetExecutionContext, 
     """The wrongly predicted labelled seeds, or none when the previous round did not improve enough."""
     student = student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
     labelled = seeds.filter(pl.col("target").is_not_null())
-    outputs = student_outputs(student, labelled["input"].to_list())
+    outputs = student_outputs(spec, student, labelled["input"].to_list())
     preds = [o.label for o in outputs]
     # wrong, or right without conviction: both are what the next round should teach
     wrong = [not is_correct(spec, o.label, t) or (bool(o.probs) and o.probs.get(t, 0.0) < spec.rounds.uncertain_below)

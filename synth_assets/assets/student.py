@@ -9,7 +9,9 @@ from synth_assets.hashing import frame_hash
 from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
 from synth_assets.storage.outputs import table_output
 from synth_assets.training import get_classifier
-from synth_assets.training.base import TrainConfig
+from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig
+from synth_assets.training.causal_lm import train_causal_lm
+from synth_assets.training.prompts import student_prompt
 
 CODE_VERSION = "2"  # 2: round column
 VARIANTS = {"seeds_only": pl.col("origin") == "seed", "synthetic": pl.lit(True)}
@@ -23,21 +25,37 @@ CHECKPOINT_SCHEMA = {
 def train_config(b: Build) -> TrainConfig:
     s = b.spec.student
     return TrainConfig(kind=s.kind, base_model=s.base_model, epochs=s.epochs, learning_rate=s.learning_rate,
-                       batch_size=s.batch_size, max_length=s.max_length, seed=s.seed)
+                       batch_size=s.batch_size, max_length=s.max_length, seed=s.seed, finetune=s.finetune,
+                       lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+                       target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum)
+
+
+def _trainer(b: Build, config: TrainConfig):
+    """The training call for the spec's student kind: classifiers learn labels, a causal LM learns text answers."""
+    spec = b.spec
+    if config.kind == CAUSAL_LM_KIND:
+        # data["input"] already holds the rendered prompts (see train_variant)
+        return lambda data, out: train_causal_lm(data["input"].to_list(), data["target"].to_list(), config, out)
+    classifier = get_classifier(config.kind)
+    return lambda data, out: classifier.train(data["input"].to_list(), data["target"].to_list(), spec.labels, config, out)
 
 
 def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str, round_: int = 0) -> dict:
     """One student_checkpoint row: trained on these rows, or reused from the checkpoint cache."""
     config = train_config(b)
-    classifier = get_classifier(config.kind)
-    data = train_rows.select("input", "target").sort("input", "target")
+    train = _trainer(b, config)
+    data = train_rows.select("input", "target")
+    if config.kind == CAUSAL_LM_KIND:
+        # the rendered prompt is what the model learns from: an instruction edit must change the checkpoint key
+        data = data.with_columns(pl.col("input").map_elements(lambda t: student_prompt(b.spec, t), return_dtype=pl.String))
+    data = data.sort("input", "target")
     version = frame_hash(data)
     key = checkpoint_key(version, config.as_dict(), config.base_model)
     context.log.info(f"student {variant} (round {round_}): {data.height} rows, checkpoint {key}")
     with forward_logs(context):
         path, manifest, hit = cached_checkpoint(
             b.root, key,
-            lambda out: classifier.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
+            lambda out: train(data, out),
             {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
         )
     return {
@@ -64,7 +82,7 @@ def build_student(b: Build):
         ins={"train_set": AssetIn(key=b.key("train_set"))},
         group_name=b.group,
         kinds=TABLE_KINDS | {"torch"},
-        code_version=f"{CODE_VERSION}-{spec.section_hash('student', 'labels')}",
+        code_version=f"{CODE_VERSION}-{spec.section_hash('student', 'labels', 'instruction', 'task')}",
         description=(
             "One row per trained student (seeds-only baseline, synthetic-data student). A checkpoint is keyed by "
             "hash(train rows, training config, base model) and reused whenever that key exists."

@@ -8,7 +8,7 @@ import polars as pl
 from dagster import AssetCheckKey, AssetCheckSeverity, DagsterInstance
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from pipeline_helpers import JobRun, run_pipeline, table, tiny_job  # noqa: F401 (tiny_job is a fixture)
 from synth_assets.assets.checks import CONTRACTS, build_checks, schema_problems, train_set_problems
 from synth_assets.assets.common import Build

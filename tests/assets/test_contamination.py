@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 
-from conftest import DATA, write_spec
+from spec_helpers import DATA, write_spec
 from pipeline_helpers import run_pipeline, table
 from synth_assets.spec import PipelineSpec, load_spec
 

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 from dagster import DagsterInstance
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from pipeline_helpers import calls, run_pipeline, table
 from synth_assets.inference.budget import SKIPPED
 from synth_assets.spec import load_spec

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.factory import build_definitions
 from synth_assets.runs import materialize_all
 from synth_assets.spec import load_spec

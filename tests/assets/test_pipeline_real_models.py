@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.factory import build_definitions, observe_job_name
 from synth_assets.runs import materialize_all
 from synth_assets.spec import load_spec

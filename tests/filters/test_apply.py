@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.filters.apply import apply_filters
 from synth_assets.spec import load_spec
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.filters.confidence import choose_threshold, recalibrate
 from synth_assets.spec import load_spec
 

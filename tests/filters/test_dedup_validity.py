@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.filters.dedup import exact_duplicates
 from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import load_spec

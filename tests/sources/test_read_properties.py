@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA
+from spec_helpers import DATA
 from synth_assets.sources.validate import split_sources
 from synth_assets.spec import PipelineSpec
 

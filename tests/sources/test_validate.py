@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.sources.validate import split_sources
 from synth_assets.spec import load_spec
 

@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from pipeline_helpers import run_pipeline, table
 from synth_assets.spec import load_spec
 from synth_assets.storage.catalog import refresh_catalog

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_spec
+from spec_helpers import write_spec
 from synth_assets.inference.base import GenerationResult
 from synth_assets.spec import StrategySpec, load_spec
 from synth_assets.strategies import STRATEGIES, Seed
