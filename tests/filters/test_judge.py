@@ -131,7 +131,7 @@ def test_judge_rows_score_candidates_and_measure_the_judge(tmp_path: Path) -> No
 
     filtered, report = apply_filters(expansions.with_columns(pl.lit(None, pl.Float64).alias("confidence"),
                                                              pl.lit(None, pl.String).alias("label_scores")),
-                                     seeds, spec, df)
+                                     seeds, spec, judgements=df)
     reasons = dict(filtered.select("row_id", "reject_reason").iter_rows())
     assert reasons["r2"] == "low_judge_score" and reasons["r5"] == "judge_error" and reasons["r1"] is None
     assert dict(filtered.select("row_id", "judge_score").iter_rows())["r1"] == 5

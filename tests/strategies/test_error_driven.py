@@ -74,3 +74,24 @@ def test_expand_reads_predictions_from_the_seeds_frame(tmp_path: Path) -> None:
     # without the column (an ordinary seeds table) nothing is error-driven
     plain, _ = expand(spec, seeds.drop("prediction"), FakeBackend(), TeacherCache(tmp_path / "wh"), batch_size=4)
     assert plain.filter(pl.col("strategy") == "error_driven").height == 0
+
+
+def test_a_round_of_student_errors_drives_it(tmp_path: Path) -> None:
+    from dagster import DagsterInstance
+
+    from pipeline_helpers import run_pipeline, table
+
+    strategies = [{"name": "label"}, {"name": "rephrase"}, {"name": "error_driven"}]
+    spec = load_spec(write_spec(tmp_path, strategies=strategies,
+                                rounds={"max_rounds": 1, "strategy": {"name": "error_driven"}, "uncertain_below": 0.9}))
+    warehouse = tmp_path / "warehouse"
+    assert run_pipeline(spec, warehouse, instance=DagsterInstance.ephemeral()).success
+    errors = table(warehouse, spec, "student_errors_r1")
+    rounds = table(warehouse, spec, "expansions_r1")
+    assert errors.height > 0 and rounds.height == errors.height  # one error-driven call per student error
+    assert (rounds["strategy"] == "error_driven").all() and set(rounds["seed_id"]) == set(errors["seed_id"])
+    predictions = dict(errors.select("seed_id", "prediction").iter_rows())
+    for row in rounds.iter_rows(named=True):
+        assert json.loads(row["parts"]) == {"student_prediction": predictions[row["seed_id"]]}
+    # listed among the ordinary strategies too, it made nothing there: ordinary seeds carry no prediction
+    assert "error_driven" not in set(table(warehouse, spec, "expansions")["strategy"])
