@@ -9,8 +9,9 @@ from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
 
 CODE_VERSION = "2"  # 2: the rationale column
+# 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 # 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
-FILTERED_VERSION = "3"  # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
+FILTERED_VERSION = "3"
 TRAIN_SCHEMA = {
     "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
     "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
