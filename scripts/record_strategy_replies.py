@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import write_math_spec, write_spec  # noqa: E402
+from spec_helpers import write_math_spec, write_spec  # noqa: E402
 
 from synth_assets.filters.judge import judge_request, wrong_target  # noqa: E402
 from synth_assets.inference.transformers_backend import TransformersBackend  # noqa: E402

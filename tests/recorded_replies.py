@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import DATA, write_math_spec, write_spec
+from spec_helpers import DATA, write_math_spec, write_spec
 from synth_assets.inference.base import GenerationResult
 from synth_assets.spec import PipelineSpec, StrategySpec, load_spec
 from synth_assets.strategies import STRATEGIES, Seed

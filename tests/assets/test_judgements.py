@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetCheckSeverity, AssetSelection, DagsterInstance, materialize
 
-from conftest import write_math_spec, write_spec
 from pipeline_helpers import calls, fake_definitions, table
+from spec_helpers import write_math_spec, write_spec
 from synth_assets.spec import load_spec
 
 UP_TO_TRAIN_SET = ("seeds", "eval_set", "quarantine", "expansions", "judgements", "filtered", "train_set")

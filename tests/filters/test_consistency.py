@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import write_math_spec, write_spec
+from spec_helpers import write_math_spec, write_spec
 from synth_assets.filters.apply import apply_filters
 from synth_assets.filters.consistency import consistency_verdicts, majority
 from synth_assets.spec import load_spec

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import write_math_spec, write_spec
 from recorded_replies import records
+from spec_helpers import write_math_spec, write_spec
 from synth_assets.filters.apply import apply_filters
 from synth_assets.filters.judge import agreement, judge_request, judge_rows, parse_score, wrong_target
 from synth_assets.inference.base import GenerationRequest, GenerationResult

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import write_spec
 from recorded_replies import records, rendered_prompt, reply, seed_of, spec_for
+from spec_helpers import write_spec
 from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.fake_backend import FakeBackend

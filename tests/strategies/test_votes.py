@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import write_math_spec, write_spec
+from spec_helpers import write_math_spec, write_spec
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.spec import SpecError, load_spec
