@@ -10,7 +10,7 @@ from pathlib import Path
 
 from synth_assets.spec import SpecError
 
-SUMMARY_TABLES = ("seeds", "quarantine", "expansions", "filtered", "train_set", "student_checkpoint", "eval_scores")
+SUMMARY_TABLES = ("seeds", "quarantine", "expansions", "judgements", "filtered", "train_set", "student_checkpoint", "eval_scores")
 
 
 def _specs_and_warehouse(args: argparse.Namespace):

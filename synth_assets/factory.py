@@ -14,11 +14,12 @@ from synth_assets.automation import build_triggers, on_real_change
 from synth_assets.assets.evaluation import build_evaluation
 from synth_assets.assets.expansions import build_expansions
 from synth_assets.assets.filtered import build_filter_assets
+from synth_assets.assets.judgements import build_judgements
 from synth_assets.assets.rounds import build_rounds
 from synth_assets.assets.seeds import build_seed_assets
 from synth_assets.assets.student import build_student
 from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher, VLLMTeacher
-from synth_assets.spec import PipelineSpec, SpecError, load_spec
+from synth_assets.spec import PipelineSpec, SpecError, TeacherSpec, load_spec
 from synth_assets.storage.io_manager import WarehouseIOManager
 
 PIPELINES_DIR = Path(__file__).parent / "pipelines"
@@ -28,7 +29,8 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     """Every asset of one pipeline, keyed <pipeline>/<table>, and the asset checks on them."""
     b = Build(spec, root)
     seed_files, *computed = build_seed_assets(b)
-    computed += [build_expansions(b), *build_filter_assets(b), build_student(b), build_evaluation(b), *build_rounds(b)]
+    computed += [build_expansions(b), *build_judgements(b), *build_filter_assets(b), build_student(b), build_evaluation(b),
+                 *build_rounds(b)]
     condition = on_real_change()
     checks = [*build_checks(b), *build_contamination_checks(b)]
     return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed), *checks]
@@ -36,7 +38,11 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
 
 def teacher_resource(spec: PipelineSpec) -> TeacherResource:
     """The teacher the spec asks for; `fake` exists for unit tests and is never a shipped default."""
-    t = spec.teacher
+    return model_resource(spec.teacher)
+
+
+def model_resource(t: TeacherSpec) -> TeacherResource:
+    """A teacher-like resource (teacher or judge) for one model section of the spec."""
     if t.backend == "fake":
         return FakeTeacher(model=t.model, batch_size=t.batch_size)
     if t.backend == "vllm":
@@ -75,6 +81,8 @@ def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict
     for spec in specs:
         assets += pipeline_assets(spec, warehouse)
         resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
+        if spec.filters.judge.enabled and spec.filters.judge.teacher is not None:
+            resources[Build(spec, warehouse).judge_key] = model_resource(spec.filters.judge.teacher)
         jobs.append(define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None))
         new_sensors, new_schedules = build_triggers(Build(spec, warehouse), f"{spec.name}_all")
         sensors += new_sensors

@@ -80,6 +80,9 @@ class StrategySpec(_Strict):
     max_new_tokens: int | None = Field(None, ge=1, le=8192)
     # keep the teacher's k most likely tokens per generated position (expansions.token_logprobs) for logit distillation
     top_logprobs: int = Field(0, ge=0, le=20)
+    # math strategies that write new problems: the teacher solves each one this many more times, and
+    # the answers vote with the row's own (self-consistency, filters.consistency)
+    votes: int = Field(0, ge=0, le=32)
 
     @field_validator("name")
     @classmethod
@@ -139,6 +142,31 @@ class DecontaminationSpec(_Strict):
     embedding_threshold: float | None = Field(None, gt=0.0, le=1.0)  # cosine; null = no embedding test
 
 
+class ConsistencySpec(_Strict):
+    """Answer checks: math rows on a seed's own problem must reach its answer; others need a clear majority."""
+
+    # math rows whose seed answer is known are rejected unless they reach it (answer_mismatch)
+    verify: bool = True
+    # rows with no known answer are kept only if they agree with the majority of their group's answers
+    # (the k samples of one question, plus `votes` re-solves) and that majority holds this share of them
+    min_agreement: float = Field(0.5, ge=0.0, le=1.0)
+    # math rows with no known answer need at least this many answers to be judged at all
+    min_votes: int = Field(2, ge=1)
+
+
+class JudgeSpec(_Strict):
+    """An LLM judge scoring each candidate row 1-5 (off by default: it costs one teacher call per row)."""
+
+    enabled: bool = False
+    teacher: TeacherSpec | None = None  # default: the pipeline's teacher
+    min_score: int = Field(3, ge=1, le=5)
+    prompt: str | None = None  # placeholders {instruction}, {input}, {target}
+    max_new_tokens: int = Field(16, ge=1, le=512)
+    # labelled seeds judged with their true and a wrong target, to measure the judge (Cohen's kappa)
+    calibration_seeds: int = Field(20, ge=0)
+    min_kappa: float = Field(0.2, ge=-1.0, le=1.0)  # the asset check warns below this
+
+
 class FiltersSpec(_Strict):
     exact_dedup: bool = True
     validity: ValiditySpec = ValiditySpec()
@@ -147,6 +175,8 @@ class FiltersSpec(_Strict):
     embedding_dedup: EmbeddingDedupSpec = EmbeddingDedupSpec()
     decontamination: DecontaminationSpec = DecontaminationSpec()
     embedding_model: str = "embedded:all-minilm-l6-v2"  # for embedding_dedup and decontamination.embedding_threshold
+    consistency: ConsistencySpec = ConsistencySpec()
+    judge: JudgeSpec = JudgeSpec()
 
     @property
     def uses_embeddings(self) -> bool:
@@ -300,6 +330,11 @@ class PipelineSpec(_Strict):
             if self.task not in tasks:
                 raise ValueError(f"strategies.{i}.name: strategy {cfg.name!r} does not apply to a {self.task} task "
                                  f"(it applies to: {', '.join(tasks)})")
+        for field, cfg in [*((f"strategies.{i}", c) for i, c in enumerate(self.strategies)), ("rounds.strategy", self.rounds.strategy)]:
+            if cfg.votes and (self.task != "math" or STRATEGIES[cfg.name].same_problem):
+                makers = sorted(n for n, s in STRATEGIES.items() if not s.same_problem and "math" in s.tasks)
+                raise ValueError(f"{field}.votes: only strategies that write new math problems take votes "
+                                 f"({', '.join(makers)}); remove votes from {cfg.name!r}")
         return self
 
     @property

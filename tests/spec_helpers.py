@@ -33,3 +33,19 @@ def write_spec(tmp_path: Path, **overrides) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def write_math_spec(tmp_path: Path, **overrides) -> Path:
+    """A small math word-problem spec on tests/data/math_*.jsonl; `overrides` replace top-level sections."""
+    math = {
+        "name": "tiny_math",
+        "task": "math",
+        "instruction": "Solve the math word problem.",
+        "labels": [],
+        "label_words": {},
+        "seeds": [{"path": str(DATA / "math_seeds.jsonl"), "input": "problem", "target": "answer"}],
+        "eval": {"path": str(DATA / "math_test.jsonl"), "input": "problem", "target": "answer"},
+        "strategies": [{"name": "answer_augment", "samples": 3}],
+        "filters": {},
+    }
+    return write_spec(tmp_path, **{**math, **overrides})

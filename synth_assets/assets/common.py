@@ -29,3 +29,8 @@ class Build:
     @property
     def teacher_key(self) -> str:
         return f"{self.spec.name}_teacher"
+
+    @property
+    def judge_key(self) -> str:
+        """The judge's own resource, used only when filters.judge.teacher names a model other than the teacher's."""
+        return f"{self.spec.name}_judge"

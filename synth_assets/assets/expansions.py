@@ -9,7 +9,7 @@ from synth_assets.inference.cache import TeacherCache
 from synth_assets.strategies.expand import expand
 from synth_assets.storage.outputs import preview_markdown, table_output
 
-CODE_VERSION = "2"  # 2: cost_usd column
+CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
 
 
 def shard_partitions(shards: int) -> StaticPartitionsDefinition | None:

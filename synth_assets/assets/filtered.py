@@ -8,18 +8,22 @@ from synth_assets.filters.apply import apply_filters, training_candidates
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
 
-CODE_VERSION = "1"
-FILTERED_VERSION = "2"  # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
+CODE_VERSION = "2"  # 2: the rationale column
+# 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
+# 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
+FILTERED_VERSION = "3"
 TRAIN_SCHEMA = {
     "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
     "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
+    # the teacher's explanation (rationale strategy), for students that learn from explanations
+    "rationale": pl.String,
 }
 
 
 def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
     """The accepted expansions as train_set rows (origin `expansion`, their round kept)."""
     return filtered.filter(pl.col("accepted")).select(
-        "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round"
+        "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round", "rationale"
     ).cast(TRAIN_SCHEMA)
 
 
@@ -33,22 +37,11 @@ def length_chart(df: pl.DataFrame) -> str:
 
 def build_filter_assets(b: Build) -> list:
     spec = b.spec
+    ins = {"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
+           "eval_set": AssetIn(key=b.key("eval_set"))}
 
-    @asset(
-        key=b.key("filtered"),
-        ins={"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
-             "eval_set": AssetIn(key=b.key("eval_set"))},
-        group_name=b.group,
-        kinds=TABLE_KINDS,
-        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels')}",
-        description=(
-            "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
-            "calibrated confidence vs min_confidence, contaminated (contains an eval item), dup_of, "
-            "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
-        ),
-    )
-    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
-        df, report = apply_filters(expansions, seeds, spec, eval_set)
+    def verdicts(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, judgements: pl.DataFrame | None):
+        df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=judgements)
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
             df,
@@ -60,6 +53,30 @@ def build_filter_assets(b: Build) -> list:
             by_strategy=MetadataValue.md(preview_markdown(by_strategy, rows=50)),
             length_histogram=MetadataValue.md(length_chart(df)),
         )
+
+    # Dagster reads an asset's inputs from its signature: the judge's scores are an input only when it is on
+    if spec.filters.judge.enabled:
+        ins["judgements"] = AssetIn(key=b.key("judgements"))
+
+        def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, judgements: pl.DataFrame):
+            return verdicts(expansions, seeds, eval_set, judgements)
+    else:
+        def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
+            return verdicts(expansions, seeds, eval_set, None)
+
+    filtered = asset(
+        key=b.key("filtered"),
+        ins=ins,
+        group_name=b.group,
+        kinds=TABLE_KINDS,
+        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels')}",
+        description=(
+            "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
+            "calibrated confidence vs min_confidence, answer checks (verified, majority_answer, agreement), "
+            "judge_score when the judge is on, contaminated (contains an eval item), dup_of, "
+            "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
+        ),
+    )(filtered)
 
     @asset(
         key=b.key("train_set"),
@@ -73,6 +90,7 @@ def build_filter_assets(b: Build) -> list:
         seed_rows = seeds.filter(pl.col("target").is_not_null()).select(
             pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
             pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
+            pl.lit(None, pl.String).alias("rationale"),
         )
         expansion_rows = accepted_rows(filtered)
         df = pl.concat([seed_rows.cast(TRAIN_SCHEMA), expansion_rows])

@@ -39,6 +39,12 @@ def extract_number(text: str | None) -> str | None:
     return None
 
 
+def numbers_in(text: str | None) -> set[str]:
+    """Every number a text mentions, normalised: what a problem's quantities are."""
+    found = (normalise_number(n) for n in _NUMBER.findall(text or ""))
+    return {n for n in found if n is not None}
+
+
 def numbers_match(prediction: str | None, target: str | None) -> bool:
     """Whether a reply's answer equals the target's answer as numbers (not as strings)."""
     got, want = extract_number(prediction), extract_number(target)

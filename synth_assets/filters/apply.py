@@ -9,10 +9,12 @@ from typing import Any
 import polars as pl
 
 from synth_assets.filters.confidence import choose_threshold, recalibrate, use_calibration
+from synth_assets.filters.consistency import consistency_verdicts
 from synth_assets.filters.decontam import contaminated_by
-from synth_assets.filters.dedup import exact_duplicates
+from synth_assets.filters.dedup import exact_duplicates, input_keyed
 from synth_assets.filters.embedding_dedup import embedding_duplicates
 from synth_assets.filters.embeddings import TextEmbedder
+from synth_assets.filters.judge import judge_verdicts
 from synth_assets.filters.near_dup import near_duplicates
 from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import PipelineSpec
@@ -36,8 +38,11 @@ def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, 
 
 
 def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec, eval_set: pl.DataFrame | None = None,
-                  embedder: TextEmbedder | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """`filtered`: the expansions with verdict columns, `accepted` and `reject_reason`; plus a report."""
+                  embedder: TextEmbedder | None = None, judgements: pl.DataFrame | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """`filtered`: the expansions with verdict columns, `accepted` and `reject_reason`; plus a report.
+
+    `judgements` (the judge's scores by row_id) is given only when the spec turns the judge on.
+    """
     config_hash = spec.section_hash("filters")
     f = spec.filters
     if embedder is None and f.uses_embeddings:
@@ -59,7 +64,16 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     threshold = report.threshold if report.threshold is not None else float("inf")
 
     df = df.with_columns(invalid_reason(df, seeds, spec))
+    df = df.join(consistency_verdicts(df, seeds, spec), on="row_id", how="left")
+    df = df.join(judge_verdicts(judgements), on="row_id", how="left")
+    judge_reason = (
+        pl.when(pl.col("judge_error").is_not_null()).then(pl.lit("judge_error"))
+        .when(pl.col("judge_score") < f.judge.min_score).then(pl.lit("low_judge_score"))
+    ) if f.judge.enabled else pl.lit(None, pl.String)
+    df = df.with_columns(judge_reason.alias("_judge_reason"))
     eligible = pl.col("invalid_reason").is_null() & pl.col("teacher_correct").is_null()
+    # dedup keeps the first copy among rows that pass everything else, so a rejected copy never hides a good one
+    eligible = eligible & pl.col("consistency_reason").is_null() & pl.col("_judge_reason").is_null()
     df = df.with_columns(
         pl.when(is_label).then(pl.col("confidence") >= threshold).otherwise(None).alias("confident"),
         pl.lit(None if report.threshold is None else report.threshold, pl.Float64).alias("min_confidence"),
@@ -80,8 +94,9 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
         df = df.join(dups, on="row_id", how="left")
     else:
         df = df.with_columns(pl.lit(None, pl.String).alias("dup_of"))
-    # each later dedup sees only the rows the earlier ones kept
-    eligible = eligible & pl.col("dup_of").is_null()
+    # each later dedup sees only the rows the earlier ones kept; rows whose input is their seed's by
+    # design (answer_augment, revthink, rationale) differ in their target, which these dedups do not read
+    eligible = eligible & pl.col("dup_of").is_null() & input_keyed(df)
     nd = f.near_dedup
     if nd.enabled:
         df = _dup_column(df, df.filter(eligible), labelled_seeds, "near_dup_of", lambda texts, refs: near_duplicates(
@@ -99,6 +114,8 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
         pl.when(pl.col("invalid_reason").is_not_null()).then(pl.col("invalid_reason"))
         .when(pl.col("teacher_correct").is_not_null()).then(pl.lit("seed_already_labelled"))
         .when(pl.col("confident") == False).then(pl.lit("low_confidence"))  # noqa: E712 (polars expression)
+        .when(pl.col("consistency_reason").is_not_null()).then(pl.col("consistency_reason"))
+        .when(pl.col("_judge_reason").is_not_null()).then(pl.col("_judge_reason"))
         .when(pl.col("contaminated") == True).then(pl.lit("eval_contamination"))  # noqa: E712
         .when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate"))
         .when(pl.col("near_dup_of").is_not_null()).then(pl.lit("near_duplicate"))
@@ -107,7 +124,7 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     df = (
         df.with_columns(reason.alias("reject_reason"))
         .with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash"))
-        .drop("_seed_target", "invalid_reason")
+        .drop("_seed_target", "invalid_reason", "consistency_reason", "_judge_reason")
         .sort(*ROW_ORDER)
     )
     counts = df.group_by("reject_reason").len().sort("reject_reason", nulls_last=False)

@@ -56,7 +56,8 @@ def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool) -> 
 def seed_accuracy(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, labels: list[str], calibrate: bool) -> float | None:
     """Teacher accuracy on the labelled seeds (seed_targets: seed_id, _seed_target), with or without calibration."""
     scored = recalibrate(label_rows, labels, calibrate).join(seed_targets, on="seed_id", how="inner")
-    return float((scored["target"] == scored["_seed_target"]).mean()) if scored.height else None
+    accuracy = (scored["target"] == scored["_seed_target"]).mean() if scored.height else None
+    return float(accuracy) if accuracy is not None else None  # None too when every label call failed
 
 
 def use_calibration(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, spec: PipelineSpec) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
 
@@ -18,6 +18,10 @@ class Seed:
     seed_id: str
     input: str
     target: str | None
+    # Set only on rows that come from student errors (the LLM2LLM loop): what the student answered
+    # instead of `target`. A seeds frame with a non-null `prediction` column marks those rows;
+    # `error_driven` fires on them and nothing else does differently.
+    prediction: str | None = None
 
 
 @dataclass
@@ -29,6 +33,10 @@ class Parsed:
     confidence: float | None = None
     label_scores: dict[str, float] | None = None
     error: str | None = None
+    # the teacher's explanation of why `target` is right (rationale strategy); reaches train_set
+    rationale: str | None = None
+    # strategy-specific parsed parts kept for the filters and for inspection (expansions.parts, JSON)
+    parts: dict[str, Any] | None = None
 
 
 class Strategy(Protocol):
@@ -37,8 +45,15 @@ class Strategy(Protocol):
     name: str
     version: str
     tasks: tuple[str, ...]  # the spec tasks ("classification", "math") it can serve
-    # a pydantic model for structured replies, or None; replies that fail it are retried once
-    response_schema: type | None
+    # True when the row poses the seed's own question (maybe reworded), so its answer must be the
+    # seed's answer; False when it writes a new question whose answer is its own
+    same_problem: bool
+    # the columns that make two rows the same training example (exact dedup compares these)
+    dedup_on: tuple[str, ...]
+
+    def response_schema(self, task: str) -> type | None:
+        """The pydantic model replies must match for this task, or None; failing replies are retried once."""
+        ...
 
     def applies_to(self, seed: Seed) -> bool:
         """Whether this strategy makes requests for the seed (e.g. rephrase needs a labelled seed)."""

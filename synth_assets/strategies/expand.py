@@ -15,6 +15,7 @@ from synth_assets.inference.runner import RunStats, run_calls
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES, Seed
 from synth_assets.strategies.structured import retry_request
+from synth_assets.strategies.votes import add_votes
 
 EXPANSIONS_SCHEMA = {
     "row_id": pl.String,
@@ -26,6 +27,8 @@ EXPANSIONS_SCHEMA = {
     "raw_output": pl.String,
     "confidence": pl.Float64,
     "label_scores": pl.String,
+    "rationale": pl.String,
+    "parts": pl.String,
     "token_logprobs": pl.String,
     "teacher_model": pl.String,
     "cache_key": pl.String,
@@ -43,7 +46,9 @@ EXPANSIONS_SCHEMA = {
 
 
 def _seeds(df: pl.DataFrame) -> list[Seed]:
-    return [Seed(r["seed_id"], r["input"], r["target"]) for r in df.select("seed_id", "input", "target").iter_rows(named=True)]
+    """Seeds to expand; a `prediction` column (the student's wrong answers of an error round) is optional."""
+    cols = ["seed_id", "input", "target"] + (["prediction"] if "prediction" in df.columns else [])
+    return [Seed(r["seed_id"], r["input"], r["target"], r.get("prediction")) for r in df.select(cols).iter_rows(named=True)]
 
 
 def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> dict[str, TeacherCall]:
@@ -51,12 +56,13 @@ def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> 
     retries: dict[str, TeacherCall] = {}
     for seed, name, _, call in planned:
         strategy = STRATEGIES[name]
+        schema = strategy.response_schema(spec.task)
         result, _ = results[call.key]
-        if strategy.response_schema is None or not result.ok or call.key in retries:
+        if schema is None or not result.ok or call.key in retries:
             continue
         parsed = strategy.parse(spec, seed, result)
         if parsed.error:
-            req = retry_request(call.request, result.text, parsed.error, strategy.response_schema)
+            req = retry_request(call.request, result.text, parsed.error, schema)
             retries[call.key] = TeacherCall(req.cache_key(model_id, strategy.name, strategy.version), req,
                                             strategy.name, strategy.version)
     return retries
@@ -101,6 +107,8 @@ def expand(
                 "raw_output": result.text,
                 "confidence": parsed.confidence if parsed else None,
                 "label_scores": json.dumps(parsed.label_scores) if parsed and parsed.label_scores else None,
+                "rationale": parsed.rationale if parsed else None,
+                "parts": json.dumps(parsed.parts, ensure_ascii=False) if parsed and parsed.parts else None,
                 "token_logprobs": json.dumps(result.token_logprobs, ensure_ascii=False) if result.token_logprobs else None,
                 "teacher_model": backend.model_id,
                 "cache_key": call.key,
@@ -116,4 +124,5 @@ def expand(
                 "attempts": len(spent),
             }
         )
-    return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats
+    vote_stats = add_votes(spec, rows, backend, cache, batch_size, budget)
+    return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats.add(vote_stats)

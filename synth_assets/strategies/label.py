@@ -23,7 +23,11 @@ class LabelStrategy:
     name = "label"
     version = "1"
     tasks = ("classification",)
-    response_schema = None
+    same_problem = True
+    dedup_on = ("input",)
+
+    def response_schema(self, task: str) -> type | None:
+        return None
 
     def applies_to(self, seed: Seed) -> bool:
         return True

@@ -1,19 +1,23 @@
-"""New question / new example ("Balancing Cost"): fresh inputs in the style of a seed, with its label.
+"""New question / new example ("Balancing Cost"): fresh inputs in the style of a seed.
 
-The costliest of the three augmentations per useful row, and the one that adds the most
-diversity. The reply is structured (JSON with a `text` field) and validated; a malformed reply
-is asked for once more, then becomes an error row.
+The costliest augmentation per useful row, and the one that adds the most diversity.
+Classification: a new text that keeps the seed's label. Math: a new word problem with the
+teacher's worked solution ending `#### N`; the seed's answer says nothing about it, so its answer
+is checked by self-consistency (`votes` re-solves, filters/consistency.py). The reply is
+structured JSON validated by a pydantic schema; a malformed reply is asked for once more, then
+becomes an error row.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
-from synth_assets.strategies.structured import parse_json_reply
+from synth_assets.strategies.solution import worked_solution
+from synth_assets.strategies.structured import Content, parse_json_reply
 
 if TYPE_CHECKING:
     from synth_assets.spec import PipelineSpec, StrategySpec
@@ -23,27 +27,57 @@ TEMPLATE = (
     "Write one new, different text on another subject in the same style whose answer is also \"{label}\". "
     'Reply with JSON only: {"text": "<the new text>"}'
 )
+MATH_TEMPLATE = (
+    "Here is a math word problem:\n\n{input}\n\n"
+    "Write one new word problem of the same kind, with a new story and new numbers, and solve it step by step. "
+    "End the solution with a line \"#### <number>\" giving the final answer. "
+    'Reply with JSON only: {"problem": "<the new problem>", "solution": "<the worked solution>"}'
+)
 
 
 class NewText(BaseModel):
-    text: str = Field(min_length=1)
+    text: Content
+
+
+class NewProblem(BaseModel):
+    problem: Content
+    solution: Content
+
+
+def parse_new_problem(result: GenerationResult) -> Parsed:
+    """A new problem and its worked solution, or an error row; shared with error_driven."""
+    reply, error = parse_json_reply(result.text, NewProblem)
+    if reply is None:
+        return Parsed(input=None, target=None, error=error)
+    solution, error = worked_solution(reply.solution)
+    return Parsed(input=reply.problem.strip(), target=solution, error=error)
 
 
 class NewQuestionStrategy:
     name = "new_question"
+    # the classification prompt is unchanged since "1"; the math prompt is new text, so new cache keys anyway
     version = "1"
-    tasks = ("classification",)
-    response_schema = NewText
+    tasks = ("classification", "math")
+    same_problem = False
+    dedup_on = ("input",)
+
+    def response_schema(self, task: str) -> type | None:
+        return NewProblem if task == "math" else NewText
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.target is not None
 
     def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        label = spec.word_for(seed.target or "")
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input, label=label)
+        if spec.task == "math":
+            prompt = render(cfg.prompt or MATH_TEMPLATE, instruction=spec.instruction, input=seed.input)
+        else:
+            label = spec.word_for(seed.target or "")
+            prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input, label=label)
         return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
+        if spec.task == "math":
+            return parse_new_problem(result)
         reply, error = parse_json_reply(result.text, NewText)
         if reply is None:
             return Parsed(input=None, target=seed.target, error=error)

@@ -28,7 +28,11 @@ class RephraseStrategy:
     name = "rephrase"
     version = "1"
     tasks = ("classification", "math")
-    response_schema = None
+    same_problem = True
+    dedup_on = ("input",)
+
+    def response_schema(self, task: str) -> type | None:
+        return None
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.target is not None

@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from synth_assets.inference.base import GenerationRequest
 
 M = TypeVar("M", bound=BaseModel)
 _OBJECT = re.compile(r"\{.*\}", re.S)
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*$")
+
+
+def _not_placeholder(value: str) -> str:
+    # small models echo the prompt's '<the new text>' back as valid JSON: that is no content
+    if _PLACEHOLDER.match(value):
+        raise ValueError("is the prompt's placeholder, not content")
+    return value
+
+
+# a JSON string field that must hold real text
+Content = Annotated[str, Field(min_length=1), AfterValidator(_not_placeholder)]
 
 
 def parse_json_reply(text: str | None, schema: type[M]) -> tuple[M | None, str | None]:

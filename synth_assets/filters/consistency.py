@@ -1,0 +1,120 @@
+"""Answer verification and self-consistency (Wang et al., 2023), without extra teacher calls.
+
+1. Known answer. A math row that poses its seed's own problem (answer_augment, revthink, rephrase,
+   rationale: `same_problem` strategies) must reach the seed's answer: `verified` =
+   numbers_match(target, seed answer). A rationale must reach it too, and a RevThink row's
+   backward answer must be the number it hid, which must be one of the problem's numbers.
+   Failures: `answer_mismatch`, `rationale_mismatch`, `backward_mismatch`. Ground truth beats a
+   vote: a correct path is kept even when most paths for its problem were wrong.
+2. No known answer (generated problems, unlabelled seeds, or `verify: false`). The row's answer
+   votes with every other answer to the same question: the samples of one (strategy, seed, round,
+   question) plus the `votes` re-solves of a generated problem. The most common answer is the
+   majority and `agreement` its share of the votes; a row is kept if its answer is the majority and
+   agreement >= `min_agreement` (math also needs `min_votes` answers, else nothing was checked).
+   Failures: `too_few_votes`, `low_agreement`, `not_majority`.
+Classification rows vote with their labels the same way (step 2 only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import polars as pl
+
+from synth_assets.evaluation.answers import extract_number, numbers_in, numbers_match
+from synth_assets.spec import PipelineSpec
+from synth_assets.strategies import STRATEGIES
+
+VERDICT_SCHEMA = {
+    "row_id": pl.String,
+    "answer": pl.String,
+    "majority_answer": pl.String,
+    "agreement": pl.Float64,
+    "n_votes": pl.Int64,
+    "verified": pl.Boolean,
+    "consistency_reason": pl.String,
+}
+_NORM = pl.col("input").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def majority(answers: list[str | None]) -> tuple[str | None, float | None, int]:
+    """(most common answer, its share of the answers, how many answers); missing answers do not vote.
+
+    Ties go to the answer seen first, so the verdict is the same in every run.
+    """
+    votes = [a for a in answers if a is not None]
+    if not votes:
+        return None, None, 0
+    answer, count = Counter(votes).most_common(1)[0]
+    return answer, count / len(votes), len(votes)
+
+
+def _known_answer_reason(row: dict[str, Any], seed_input: str, seed_answer: str) -> str | None:
+    """Why a row on the seed's own problem does not reach the seed's answer, or None when it does."""
+    if not numbers_match(row["target"], seed_answer):
+        return "answer_mismatch"
+    if row["rationale"] is not None and not numbers_match(row["rationale"], seed_answer):
+        return "rationale_mismatch"
+    parts = row["parts"]
+    if "hidden_value" in parts:  # RevThink: the backward question must give back what it hid
+        hidden = parts["hidden_value"]
+        if hidden not in numbers_in(seed_input) or not numbers_match(parts.get("backward_answer"), hidden):
+            return "backward_mismatch"
+    return None
+
+
+def _with_optional(df: pl.DataFrame) -> pl.DataFrame:
+    """Columns older or handmade frames may lack, as nulls."""
+    missing = [c for c in ("rationale", "parts", "round", "error") if c not in df.columns]
+    return df.with_columns([pl.lit(None, pl.Int64 if c == "round" else pl.String).alias(c) for c in missing])
+
+
+def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) -> pl.DataFrame:
+    """Per expansions row: its answer, its group's majority and agreement, `verified`, and a reject reason."""
+    cfg = spec.filters.consistency
+    math = spec.task == "math"
+    seed_rows = {sid: (text, target) for sid, text, target in seeds.select("seed_id", "input", "target").iter_rows()}
+    rows = (
+        _with_optional(df)
+        .with_columns(_NORM.alias("_question"))
+        .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
+        .select("row_id", "seed_id", "strategy", "round", "_question", "target", "rationale", "parts", "error")
+        .to_dicts()
+    )
+    groups: dict[tuple, list[str | None]] = {}
+    for row in rows:
+        row["parts"] = json.loads(row["parts"]) if row["parts"] else {}
+        usable = row["error"] is None and row["target"] is not None
+        row["answer"] = (extract_number(row["target"]) if math else row["target"]) if usable else None
+        if usable:
+            key = (row["strategy"], row["seed_id"], row["round"], row["_question"])
+            groups.setdefault(key, []).extend([row["answer"], *(row["parts"].get("votes") or [])])
+    out = []
+    for row in rows:
+        verdict = {"row_id": row["row_id"], "answer": row["answer"], "majority_answer": None, "agreement": None,
+                   "n_votes": None, "verified": None, "consistency_reason": None}
+        out.append(verdict)
+        if row["answer"] is None:
+            continue  # errors and missing targets are the validity filter's to reject
+        key = (row["strategy"], row["seed_id"], row["round"], row["_question"])
+        verdict["majority_answer"], verdict["agreement"], verdict["n_votes"] = majority(groups[key])
+        seed_input, seed_answer = seed_rows.get(row["seed_id"], (None, None))
+        strategy = STRATEGIES.get(row["strategy"])
+        if math and cfg.verify and seed_answer is not None and strategy is not None and strategy.same_problem:
+            reason = _known_answer_reason(row, seed_input or "", seed_answer)
+            verdict["verified"], verdict["consistency_reason"] = reason is None, reason
+            continue
+        if math and verdict["n_votes"] < cfg.min_votes:
+            reason = "too_few_votes"
+        elif verdict["agreement"] < cfg.min_agreement:
+            reason = "low_agreement"
+        elif row["answer"] != verdict["majority_answer"]:
+            reason = "not_majority"
+        else:
+            reason = None
+        verdict["consistency_reason"] = reason
+        if math:
+            verdict["verified"] = reason is None
+    return pl.DataFrame(out, schema=VERDICT_SCHEMA)

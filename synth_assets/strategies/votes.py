@@ -1,0 +1,66 @@
+"""Self-consistency votes (Wang et al., 2023) for generated math problems: the teacher solves each one again.
+
+A new problem's answer is only the teacher's claim; the seed's answer says nothing about it.
+`votes: k` on a strategy that writes new problems sends each generated problem back to the teacher
+k more times with the answer_augment prompt (sampled, through the same row-level cache, so a rerun
+costs nothing) and stores the answers in `parts.votes`. The consistency filter keeps the row only
+when its own answer is the majority of all those answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from synth_assets.evaluation.answers import extract_number
+from synth_assets.inference.base import TeacherBackend
+from synth_assets.inference.budget import Budget
+from synth_assets.inference.cache import TeacherCache, TeacherCall
+from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.spec import PipelineSpec, StrategySpec
+from synth_assets.strategies import STRATEGIES, Seed
+from synth_assets.strategies.solution import worked_solution
+
+SOLVER = "answer_augment"
+
+
+def _vote_calls(spec: PipelineSpec, rows: list[dict[str, Any]], model_id: str) -> dict[int, list[TeacherCall]]:
+    """The solve calls per expansions row (by position) for every strategy configured with votes."""
+    solver = STRATEGIES[SOLVER]
+    by_row: dict[int, list[TeacherCall]] = {}
+    for cfg in spec.strategies:
+        if not cfg.votes:
+            continue
+        solve_cfg = StrategySpec(name=SOLVER, samples=cfg.votes, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+        for i, row in enumerate(rows):
+            if row["strategy"] != cfg.name or row["error"] is not None or not row["input"]:
+                continue
+            calls = []
+            for j in range(cfg.votes):
+                req = solver.request(spec, solve_cfg, Seed(row["row_id"], row["input"], None), j)
+                calls.append(TeacherCall(req.cache_key(model_id, solver.name, solver.version), req, solver.name, solver.version))
+            by_row[i] = calls
+    return by_row
+
+
+def add_votes(spec: PipelineSpec, rows: list[dict[str, Any]], backend: TeacherBackend, cache: TeacherCache,
+              batch_size: int, budget: Budget) -> RunStats:
+    """Solve each generated problem again; the answers (None where a reply had none) go to parts.votes, in place.
+
+    Votes are teacher calls like any other: they count against the budget, and a vote skipped by it is None.
+    """
+    by_row = _vote_calls(spec, rows, backend.model_id)
+    if not by_row:
+        return RunStats()
+    results, stats = run_calls([c for calls in by_row.values() for c in calls], backend, cache, batch_size, budget)
+    for i, calls in by_row.items():
+        row, outcomes = rows[i], [results[c.key][0] for c in calls]
+        answers = [extract_number(worked_solution(r.text)[0]) if r.ok else None for r in outcomes]
+        parts = json.loads(row["parts"]) if row["parts"] else {}
+        row["parts"] = json.dumps({**parts, "votes": answers}, ensure_ascii=False)
+        # the votes are part of what this row cost
+        row["tokens_in"] += sum(r.tokens_in for r in outcomes)
+        row["tokens_out"] += sum(r.tokens_out for r in outcomes)
+        row["latency_ms"] += sum(r.latency_ms for r in outcomes)
+        row["cost_usd"] += sum(budget.price.cost(r.tokens_in, r.tokens_out) for r in outcomes)
+    return stats
