@@ -268,7 +268,7 @@ class RoundsSpec(_Strict):
 
     max_rounds: int = Field(0, ge=0, le=10)  # 0: no rounds after the first train set
     # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction)
-    strategy: StrategySpec = StrategySpec(name="rephrase", samples=2)
+    strategy: StrategySpec = StrategySpec(name="error_driven", samples=2)
     # a seed also counts as an error when the student gives its true label less probability than this
     # (classifier students): small students often fit their seeds, yet stay unsure where they will fail
     uncertain_below: float = Field(0.0, ge=0.0, le=1.0)
