@@ -53,8 +53,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Which assets are stale and the upstream change that made them so."""
-    from functools import partial
-
     from dagster import DagsterInstance
 
     from synth_assets.factory import build_definitions

@@ -1,0 +1,269 @@
+"""The sections of a pipeline spec (teacher, strategies, filters, student, rounds, budget, ...).
+
+Each is a strict pydantic model: unknown keys are refused, bounds are checked, and the error names
+the field. `synth_assets.spec` assembles them into PipelineSpec and loads YAML files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from synth_assets.training.base import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS
+
+class _Strict(BaseModel):
+    # Unknown keys are typos more often than not: reject them so they cannot be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    """A table of rows on disk and which columns hold the input text and (optionally) the target."""
+
+    path: str
+    input: str = Field(min_length=1)
+    target: str | None = None
+    format: Literal["csv", "jsonl", "parquet"] | None = None
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(self.path).suffix.lower().lstrip(".")
+        return "jsonl" if suffix in ("jsonl", "ndjson", "json") else suffix
+
+
+class TeacherSpec(_Strict):
+    """Which model labels and generates; every field here enters the teacher-call cache key."""
+
+    backend: Literal["transformers", "vllm", "openai", "fake"] = "transformers"
+    model: str = "embedded:smollm2-135m-instruct"
+    # openai backend: a pool of OpenAI-compatible servers; the key comes from this env var, never the spec
+    base_urls: list[str] = []
+    api_key_env: str | None = None
+    concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(60.0, gt=0)
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_new_tokens: int = Field(96, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    device: str = "auto"
+    # vllm backend (GPU): the offline engine's own knobs
+    tensor_parallel_size: int = Field(1, ge=1, le=64)
+    dtype: str = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    max_model_len: int | None = Field(None, ge=16)
+
+    @model_validator(mode="after")
+    def _server_given(self) -> TeacherSpec:
+        if self.backend == "openai" and not self.base_urls:
+            raise ValueError("base_urls: the openai backend needs at least one server URL, e.g. http://127.0.0.1:8000/v1")
+        return self
+
+
+class StrategySpec(_Strict):
+    """One way of asking the teacher for new training rows."""
+
+    name: str
+    samples: int = Field(1, ge=1, le=64)
+    prompt: str | None = None  # overrides the strategy's built-in template
+    temperature: float | None = Field(None, ge=0.0, le=5.0)
+    max_new_tokens: int | None = Field(None, ge=1, le=8192)
+    # keep the teacher's k most likely tokens per generated position (expansions.token_logprobs) for logit distillation
+    top_logprobs: int = Field(0, ge=0, le=20)
+    # math strategies that write new problems: the teacher solves each one this many more times, and
+    # the answers vote with the row's own (self-consistency, filters.consistency)
+    votes: int = Field(0, ge=0, le=32)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from synth_assets.strategies import STRATEGIES
+
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
+        return name
+
+
+class ValiditySpec(_Strict):
+    """Bounds that reject malformed generations."""
+
+    min_chars: int = Field(10, ge=0)
+    max_chars: int = Field(2000, ge=1)
+    # a paraphrase much shorter or longer than its source has usually lost or invented content
+    min_length_ratio: float = Field(0.3, ge=0.0)
+    max_length_ratio: float = Field(3.0, gt=0.0)
+
+
+class ConfidenceSpec(_Strict):
+    """Keep teacher labels only where the teacher is measurably right on the labelled seeds."""
+
+    # contextual calibration (remove the teacher's prior for each label): true, false, or auto =
+    # whichever labels the known seeds more accurately
+    calibrate: bool | Literal["auto"] = "auto"
+    min_precision: float = Field(0.8, ge=0.0, le=1.0)
+    min_support: int = Field(8, ge=1)
+
+
+class NearDedupSpec(_Strict):
+    """MinHash-LSH near-duplicates: estimated Jaccard of n-gram shingle sets >= threshold."""
+
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(128, ge=16, le=1024)
+    ngram: int = Field(3, ge=1, le=64)
+    unit: Literal["word", "char"] = "word"
+
+
+class EmbeddingDedupSpec(_Strict):
+    """Semantic duplicates: cosine of sentence embeddings >= threshold (loads `filters.embedding_model`)."""
+
+    enabled: bool = False
+    # high by default: a good paraphrase of a seed sits around 0.8-0.9 and is what `rephrase` is for
+    threshold: float = Field(0.95, gt=0.0, le=1.0)
+
+
+class DecontaminationSpec(_Strict):
+    """Rows that contain an eval item: shared `ngram`, or most of the item's `containment_ngram`-grams."""
+
+    enabled: bool = True
+    ngram: int = Field(13, ge=1, le=64)
+    containment_ngram: int = Field(5, ge=1, le=64)
+    min_containment: float = Field(0.5, gt=0.0, le=1.0)
+    embedding_threshold: float | None = Field(None, gt=0.0, le=1.0)  # cosine; null = no embedding test
+
+
+class ConsistencySpec(_Strict):
+    """Answer checks: math rows on a seed's own problem must reach its answer; others need a clear majority."""
+
+    # math rows whose seed answer is known are rejected unless they reach it (answer_mismatch)
+    verify: bool = True
+    # rows with no known answer are kept only if they agree with the majority of their group's answers
+    # (the k samples of one question, plus `votes` re-solves) and that majority holds this share of them
+    min_agreement: float = Field(0.5, ge=0.0, le=1.0)
+    # math rows with no known answer need at least this many answers to be judged at all
+    min_votes: int = Field(2, ge=1)
+
+
+class JudgeSpec(_Strict):
+    """An LLM judge scoring each candidate row 1-5 (off by default: it costs one teacher call per row)."""
+
+    enabled: bool = False
+    teacher: TeacherSpec | None = None  # default: the pipeline's teacher
+    min_score: int = Field(3, ge=1, le=5)
+    prompt: str | None = None  # placeholders {instruction}, {input}, {target}
+    max_new_tokens: int = Field(16, ge=1, le=512)
+    # labelled seeds judged with their true and a wrong target, to measure the judge (Cohen's kappa)
+    calibration_seeds: int = Field(20, ge=0)
+    min_kappa: float = Field(0.2, ge=-1.0, le=1.0)  # the asset check warns below this
+
+
+class FiltersSpec(_Strict):
+    exact_dedup: bool = True
+    validity: ValiditySpec = ValiditySpec()
+    confidence: ConfidenceSpec = ConfidenceSpec()
+    near_dedup: NearDedupSpec = NearDedupSpec()
+    embedding_dedup: EmbeddingDedupSpec = EmbeddingDedupSpec()
+    decontamination: DecontaminationSpec = DecontaminationSpec()
+    embedding_model: str = "embedded:all-minilm-l6-v2"  # for embedding_dedup and decontamination.embedding_threshold
+    consistency: ConsistencySpec = ConsistencySpec()
+    judge: JudgeSpec = JudgeSpec()
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return self.embedding_dedup.enabled or (self.decontamination.enabled and self.decontamination.embedding_threshold is not None)
+
+
+class ChecksSpec(_Strict):
+    """Bounds for the asset checks shown in the UI; they only judge tables, so changing them recomputes nothing."""
+
+    # accepted share of the filtered rows that could become training data: outside it, the filters
+    # are likely too strict (nothing learned) or too loose (the teacher's noise passes through)
+    acceptance_rate: tuple[float, float] = (0.05, 0.95)
+
+    @field_validator("acceptance_rate")
+    @classmethod
+    def _band(cls, band: tuple[float, float]) -> tuple[float, float]:
+        low, high = band
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"must be [low, high] with 0 <= low <= high <= 1, got [{low}, {high}]")
+        return band
+
+
+class StudentSpec(_Strict):
+    """The cheaper model trained on train_set; its config is part of the checkpoint cache key."""
+
+    kind: Literal["encoder_classifier", "tfidf_logreg", "causal_lm"] = "encoder_classifier"
+    base_model: str = "embedded:all-minilm-l6-v2"
+    epochs: int = Field(4, ge=1, le=100)
+    learning_rate: float = Field(5e-5, gt=0.0, le=1.0)
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_length: int = Field(128, ge=8, le=8192)
+    seed: int = 0
+    # causal_lm: supervised fine-tuning on (input, target) text, LoRA (adapter merged on save) or full
+    finetune: Literal["lora", "full"] = "lora"
+    lora_r: int = Field(8, ge=1, le=1024)
+    lora_alpha: int = Field(16, ge=1, le=4096)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(["all-linear"], min_length=1)
+    max_steps: int | None = Field(None, ge=1)
+    grad_accum: int = Field(1, ge=1, le=1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _causal_lm_base(cls, data: object) -> object:
+        # MiniLM cannot generate text: a causal_lm student without a base_model starts from the embedded chat model.
+        if isinstance(data, dict) and data.get("kind") == "causal_lm" and "base_model" not in data:
+            return {**data, "base_model": CAUSAL_LM_BASE_MODEL}
+        return data
+
+    @model_validator(mode="after")
+    def _causal_lm_fields(self) -> StudentSpec:
+        if self.kind != "causal_lm":
+            # set on another kind these would be silently ignored, so they are refused
+            stray = [name for name in CAUSAL_LM_FIELDS if name in self.model_fields_set]
+            if stray:
+                raise ValueError(f"{', '.join(stray)}: only a causal_lm student reads these; "
+                                 f"remove them or set kind: causal_lm (kind is {self.kind!r})")
+        return self
+
+
+TASKS = ("classification", "math")
+TASK_METRICS = {"classification": ("accuracy", "macro_f1"), "math": ("numeric_match", "exact_match")}
+
+
+class PriceSpec(_Strict):
+    """What a teacher model costs, USD per million tokens (leave out for local models: 0)."""
+
+    input_per_million: float = Field(0.0, ge=0.0)
+    output_per_million: float = Field(0.0, ge=0.0)
+
+
+class BudgetSpec(_Strict):
+    """The cost ledger's prices and the caps on what a pipeline's dataset may cost in teacher calls."""
+
+    prices: dict[str, PriceSpec] = {}  # by teacher model name as written in teacher.model
+    max_usd: float | None = Field(None, gt=0.0)
+    max_calls: int | None = Field(None, ge=1)
+
+
+class EvalSpec(SourceSpec):
+    """The held-out set; never used for training, always used to score every model."""
+
+    # default: the task's metrics (classification: accuracy, macro_f1; math: numeric_match, exact_match)
+    metrics: list[Literal["accuracy", "macro_f1", "numeric_match", "exact_match"]] | None = None
+
+
+class RoundsSpec(_Strict):
+    """Error-driven rounds (LLM2LLM): the student's mistakes on the labelled seeds seed the next expansions."""
+
+    max_rounds: int = Field(0, ge=0, le=10)  # 0: no rounds after the first train set
+    # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction)
+    strategy: StrategySpec = StrategySpec(name="error_driven", samples=2)
+    # a seed also counts as an error when the student gives its true label less probability than this
+    # (classifier students): small students often fit their seeds, yet stay unsure where they will fail
+    uncertain_below: float = Field(0.0, ge=0.0, le=1.0)
+    # stop early when the last round's student improved its accuracy on the labelled seeds by less than this
+    min_improvement: float = Field(0.0, ge=0.0, le=1.0)
