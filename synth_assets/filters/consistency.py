@@ -4,7 +4,8 @@
    rationale: `same_problem` strategies) must reach the seed's answer: `verified` =
    numbers_match(target, seed answer). A rationale must reach it too, and a RevThink row's
    backward answer must be the number it hid, which must be one of the problem's numbers.
-   Failures: `answer_mismatch`, `rationale_mismatch`, `backward_mismatch`. Ground truth beats a
+   A reworded problem (rephrase) must keep exactly the seed's numbers. Failures: `numbers_changed`,
+   `answer_mismatch`, `rationale_mismatch`, `backward_mismatch`. Ground truth beats a
    vote: a correct path is kept even when most paths for its problem were wrong.
 2. No known answer (generated problems, unlabelled seeds, or `verify: false`). The row's answer
    votes with every other answer to the same question: the samples of one (strategy, seed, round,
@@ -53,6 +54,11 @@ def majority(answers: list[str | None]) -> tuple[str | None, float | None, int]:
 
 def _known_answer_reason(row: dict[str, Any], seed_input: str, seed_answer: str) -> str | None:
     """Why a row on the seed's own problem does not reach the seed's answer, or None when it does."""
+    if row["input"] is not None and _squash(row["input"]) != _squash(seed_input) \
+            and set(numbers_in(row["input"])) != set(numbers_in(seed_input)):
+        # a reworded problem that drops, changes or adds a quantity (or leaks a worked answer) is
+        # another problem: the seed's answer no longer belongs to it
+        return "numbers_changed"
     if not numbers_match(row["target"], seed_answer):
         return "answer_mismatch"
     if row["rationale"] is not None and not numbers_match(row["rationale"], seed_answer):
@@ -63,6 +69,10 @@ def _known_answer_reason(row: dict[str, Any], seed_input: str, seed_answer: str)
         if hidden not in numbers_in(seed_input) or not numbers_match(parts.get("backward_answer"), hidden):
             return "backward_mismatch"
     return None
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _with_optional(df: pl.DataFrame) -> pl.DataFrame:
@@ -80,7 +90,7 @@ def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSp
         _with_optional(df)
         .with_columns(_NORM.alias("_question"))
         .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
-        .select("row_id", "seed_id", "strategy", "round", "_question", "target", "rationale", "parts", "error")
+        .select("row_id", "seed_id", "strategy", "round", "input", "_question", "target", "rationale", "parts", "error")
         .to_dicts()
     )
     groups: dict[tuple, list[str | None]] = {}

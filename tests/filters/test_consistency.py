@@ -47,6 +47,17 @@ def test_paths_on_a_known_answer_are_verified_against_it(math_spec) -> None:
     assert set(v["majority_answer"]) == {"51"} and set(v["agreement"]) == {0.6} and set(v["n_votes"]) == {5}
 
 
+def test_a_rewording_must_keep_exactly_the_seed_numbers(math_spec) -> None:
+    kept = "Sarah gave 13 trucks to Jeff and has 38 left. How many trucks did she start with?"
+    # real SmolLM2 failure modes: a quantity dropped, and a (wrong) worked answer leaked into the problem
+    dropped = "Sarah gave some trucks to Jeff and has 38 left. How many did she have?"
+    leaked = "Sarah gave 13 trucks to Jeff and has 38 left. The answer is 13 + 38 = 52."
+    df = _rows(*[{"strategy": "rephrase", "input": text, "target": "51"} for text in (kept, dropped, leaked)])
+    v = consistency_verdicts(df, SEEDS, math_spec).sort("row_id")
+    assert v["consistency_reason"].to_list() == [None, "numbers_changed", "numbers_changed"]
+    assert v["verified"].to_list() == [True, False, False]
+
+
 def test_a_right_path_is_kept_even_when_most_paths_are_wrong(math_spec) -> None:
     df = _rows(*[{"strategy": "answer_augment", "target": f"#### {a}"} for a in ("12", "12", "12", "51")])
     v = consistency_verdicts(df, SEEDS, math_spec).sort("row_id")
