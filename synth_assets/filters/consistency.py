@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from synth_assets.evaluation.answers import extract_number, numbers_in, numbers_match
+from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES
 
@@ -54,7 +55,7 @@ def majority(answers: list[str | None]) -> tuple[str | None, float | None, int]:
 
 def _known_answer_reason(row: dict[str, Any], seed_input: str, seed_answer: str) -> str | None:
     """Why a row on the seed's own problem does not reach the seed's answer, or None when it does."""
-    if row["input"] is not None and _squash(row["input"]) != _squash(seed_input) \
+    if row["input"] is not None and normalise(row["input"]) != normalise(seed_input) \
             and set(numbers_in(row["input"])) != set(numbers_in(seed_input)):
         # a reworded problem that drops, changes or adds a quantity (or leaks a worked answer) is
         # another problem: the seed's answer no longer belongs to it
@@ -69,10 +70,6 @@ def _known_answer_reason(row: dict[str, Any], seed_input: str, seed_answer: str)
         if hidden not in numbers_in(seed_input) or not numbers_match(parts.get("backward_answer"), hidden):
             return "backward_mismatch"
     return None
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def _with_optional(df: pl.DataFrame) -> pl.DataFrame:
