@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from synth_assets.evaluation.answers import extract_number
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
-from synth_assets.strategies.new_question import NewProblem, NewText, parse_new_problem
-from synth_assets.strategies.structured import parse_json_reply
+from synth_assets.strategies.new_question import new_example_schema, parse_new_example
 
 if TYPE_CHECKING:
     from synth_assets.spec import PipelineSpec, StrategySpec
@@ -46,7 +45,7 @@ class ErrorDrivenStrategy:
     dedup_on = ("input",)
 
     def response_schema(self, task: str) -> type | None:
-        return NewProblem if task == "math" else NewText
+        return new_example_schema(task)
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.prediction is not None and seed.target is not None
@@ -63,10 +62,6 @@ class ErrorDrivenStrategy:
         return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
-        if spec.task == "math":
-            parsed = parse_new_problem(result)
-        else:
-            reply, error = parse_json_reply(result.text, NewText)
-            parsed = Parsed(input=reply.text.strip() if reply else None, target=seed.target, error=error)
+        parsed = parse_new_example(spec, seed, result)
         parsed.parts = {"student_prediction": seed.prediction}
         return parsed

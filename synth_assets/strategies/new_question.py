@@ -44,13 +44,24 @@ class NewProblem(BaseModel):
     solution: Content
 
 
-def parse_new_problem(result: GenerationResult) -> Parsed:
-    """A new problem and its worked solution, or an error row; shared with error_driven."""
-    reply, error = parse_json_reply(result.text, NewProblem)
-    if reply is None:
-        return Parsed(input=None, target=None, error=error)
-    solution, error = worked_solution(reply.solution)
-    return Parsed(input=reply.problem.strip(), target=solution, error=error)
+def new_example_schema(task: str) -> type:
+    """The reply schema of a strategy that writes new examples (new_question, error_driven)."""
+    return NewProblem if task == "math" else NewText
+
+
+def parse_new_example(spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
+    """A new example, or an error row: math, a new problem with its worked solution; classification,
+    a new text that keeps the seed's label. Shared with error_driven."""
+    if spec.task == "math":
+        reply, error = parse_json_reply(result.text, NewProblem)
+        if reply is None:
+            return Parsed(input=None, target=None, error=error)
+        solution, error = worked_solution(reply.solution)
+        return Parsed(input=reply.problem.strip(), target=solution, error=error)
+    text_reply, error = parse_json_reply(result.text, NewText)
+    if text_reply is None:
+        return Parsed(input=None, target=seed.target, error=error)
+    return Parsed(input=text_reply.text.strip(), target=seed.target)
 
 
 class NewQuestionStrategy:
@@ -62,7 +73,7 @@ class NewQuestionStrategy:
     dedup_on = ("input",)
 
     def response_schema(self, task: str) -> type | None:
-        return NewProblem if task == "math" else NewText
+        return new_example_schema(task)
 
     def applies_to(self, seed: Seed) -> bool:
         return seed.target is not None
@@ -76,9 +87,4 @@ class NewQuestionStrategy:
         return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
-        if spec.task == "math":
-            return parse_new_problem(result)
-        reply, error = parse_json_reply(result.text, NewText)
-        if reply is None:
-            return Parsed(input=None, target=seed.target, error=error)
-        return Parsed(input=reply.text.strip(), target=seed.target)
+        return parse_new_example(spec, seed, result)
