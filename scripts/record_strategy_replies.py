@@ -2,7 +2,8 @@
 
 The fixture (tests/data/smollm2_replies.json) holds each prompt and the model's reply; the tests
 check that today's templates still render those prompts and that the parsers handle those replies.
-Rerun after changing a template: `PYTHONPATH=. python scripts/record_strategy_replies.py`.
+Rerun after changing a template: `PYTHONPATH=. python scripts/record_strategy_replies.py [--only STRATEGY]`
+(--only re-records one strategy's cases and keeps every other record as it was).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def cases(tmp: Path) -> list[dict]:
         ("math", "error_driven", MATH_SEEDS[:1], "38"),
         ("classification", "rationale", TEXT_SEEDS, None),
         ("classification", "error_driven", TEXT_SEEDS[:1], "other"),
+        ("classification", "hard_negative", TEXT_SEEDS, None),
     ]
     out = []
     for task, name, seeds, prediction in plan:
@@ -65,11 +67,13 @@ def cases(tmp: Path) -> list[dict]:
 
 
 def main() -> None:
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
     with tempfile.TemporaryDirectory() as tmp:
-        planned = cases(Path(tmp))
+        planned = [c for c in cases(Path(tmp)) if only is None or c["strategy"] == only]
+    kept = [r for r in json.loads(OUT.read_text(encoding="utf-8"))["records"] if r["strategy"] != only] if only else []
     backend = TransformersBackend(MODEL, batch_size=8)
     results = backend.generate([c["request"] for c in planned])
-    records = []
+    records = kept
     for case, result in zip(planned, results):
         req = case.pop("request")
         records.append({**case, "messages": [list(m) for m in req.messages], "params": req.params.as_dict(),

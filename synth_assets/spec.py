@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.budget import Budget, Price
 from synth_assets.spec_sections import (
+    ActiveSpec,
     BudgetSpec,
     ChecksSpec,
     ConfidenceSpec,
@@ -26,6 +27,7 @@ from synth_assets.spec_sections import (
     RoundsSpec,
     SourceSpec,
     StrategySpec,
+    StudentAwareSpec,
     StudentSpec,
     TASKS,
     TASK_METRICS,
@@ -100,7 +102,33 @@ class PipelineSpec(_Strict):
                 makers = sorted(n for n, s in STRATEGIES.items() if not s.same_problem and "math" in s.tasks)
                 raise ValueError(f"{field}.votes: only strategies that write new math problems take votes "
                                  f"({', '.join(makers)}); remove votes from {cfg.name!r}")
+            if cfg.checks_label and self.task != "classification":
+                raise ValueError(f"{field}.verify_label: only a classification task has labels to verify")
+            if cfg.checks_label and self.label_strategy is None:
+                raise ValueError(f"{field}.verify_label: checking the teacher's label needs a `label` strategy in strategies, "
+                                 "whose labels of the labelled seeds measure how far the teacher can be trusted")
+        self._check_active()
         return self
+
+    def _check_active(self) -> None:
+        active = self.rounds.active
+        if not active.pool_rows:
+            return
+        if self.rounds.max_rounds < 1:
+            raise ValueError("rounds.active.pool_rows: active selection happens in rounds; set rounds.max_rounds >= 1")
+        if self.task != "classification":
+            raise ValueError("rounds.active.pool_rows: the teacher labels pool rows only in a classification task")
+        if self.label_strategy is None:
+            raise ValueError("rounds.active.pool_rows: add a `label` strategy to strategies; its labels of the labelled "
+                             "seeds set the confidence the new pool labels must reach")
+        if active.selection != "random" and self.student.kind == "causal_lm":
+            raise ValueError(f"rounds.active.selection: {active.selection!r} ranks the student's label probabilities, which "
+                             "a causal_lm student does not give; use a classifier student or selection: random")
+
+    @property
+    def label_strategy(self) -> StrategySpec | None:
+        """The first `label` strategy: its prompt labels the pool, and its seed labels measure the teacher."""
+        return next((s for s in self.strategies if s.name == "label"), None)
 
     @property
     def metrics(self) -> list[str]:
@@ -193,4 +221,4 @@ def load_spec(path: str | Path) -> PipelineSpec:
     return spec.model_copy(update={"seeds": seeds, "eval": eval_src})
 
 
-__all__ = ["PipelineSpec", "SOURCE_FORMATS", "SpecError", "load_spec", "BudgetSpec", "ChecksSpec", "ConfidenceSpec", "ConsistencySpec", "DecontaminationSpec", "EmbeddingDedupSpec", "EvalSpec", "FiltersSpec", "JudgeSpec", "NearDedupSpec", "PriceSpec", "RoundsSpec", "SourceSpec", "StrategySpec", "StudentSpec", "TASKS", "TASK_METRICS", "TeacherSpec", "ValiditySpec"]
+__all__ = ["ActiveSpec", "StudentAwareSpec", "PipelineSpec", "SOURCE_FORMATS", "SpecError", "load_spec", "BudgetSpec", "ChecksSpec", "ConfidenceSpec", "ConsistencySpec", "DecontaminationSpec", "EmbeddingDedupSpec", "EvalSpec", "FiltersSpec", "JudgeSpec", "NearDedupSpec", "PriceSpec", "RoundsSpec", "SourceSpec", "StrategySpec", "StudentSpec", "TASKS", "TASK_METRICS", "TeacherSpec", "ValiditySpec"]

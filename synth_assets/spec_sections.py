@@ -76,6 +76,28 @@ class StrategySpec(_Strict):
     # math strategies that write new problems: the teacher solves each one this many more times, and
     # the answers vote with the row's own (self-consistency, filters.consistency)
     votes: int = Field(0, ge=0, le=32)
+    # label: teacher-label at most this many unlabelled pool rows, a stable sample (null: the whole pool);
+    # labelled seeds are always labelled, since they measure the teacher. rounds.active labels more, chosen by the student.
+    pool_rows: int | None = Field(None, ge=1)
+    # classification strategies that write a text for a label: the teacher also scores the label words on
+    # each new text, and the row is kept only when that label is its target, confidently (filters.confidence).
+    # null: the strategy's own default (on for hard_negative, whose flipped label is the point of the row)
+    verify_label: bool | None = None
+
+    @model_validator(mode="after")
+    def _label_options(self) -> StrategySpec:
+        if self.pool_rows is not None and self.name != "label":
+            raise ValueError(f"pool_rows: only the label strategy labels the unlabelled pool; remove it from {self.name!r}")
+        if self.verify_label and self.name == "label":
+            raise ValueError("verify_label: the label strategy's rows are the teacher's label scores already; remove it")
+        return self
+
+    @property
+    def checks_label(self) -> bool:
+        """Whether the teacher re-labels this strategy's new texts (verify_label, else the strategy's default)."""
+        from synth_assets.strategies import STRATEGIES
+
+        return self.verify_label if self.verify_label is not None else STRATEGIES[self.name].verify_label_default
 
     @field_validator("name")
     @classmethod
@@ -160,6 +182,14 @@ class JudgeSpec(_Strict):
     min_kappa: float = Field(0.2, ge=-1.0, le=1.0)  # the asset check warns below this
 
 
+class StudentAwareSpec(_Strict):
+    """Rounds only: drop a generated row the current student already gets right; it teaches nothing."""
+
+    enabled: bool = False
+    # a classifier student must also give the row's target at least this probability to count as knowing it
+    min_true_prob: float = Field(0.9, ge=0.0, le=1.0)
+
+
 class FiltersSpec(_Strict):
     exact_dedup: bool = True
     validity: ValiditySpec = ValiditySpec()
@@ -170,6 +200,7 @@ class FiltersSpec(_Strict):
     embedding_model: str = "embedded:all-minilm-l6-v2"  # for embedding_dedup and decontamination.embedding_threshold
     consistency: ConsistencySpec = ConsistencySpec()
     judge: JudgeSpec = JudgeSpec()
+    student_aware: StudentAwareSpec = StudentAwareSpec()
 
     @property
     def uses_embeddings(self) -> bool:
@@ -256,6 +287,15 @@ class EvalSpec(SourceSpec):
     metrics: list[Literal["accuracy", "macro_f1", "numeric_match", "exact_match"]] | None = None
 
 
+class ActiveSpec(_Strict):
+    """Active learning on the unlabelled pool (PGKD): each round the teacher labels the rows the student is least sure of."""
+
+    pool_rows: int = Field(0, ge=0)  # per round; 0: off
+    # margin: smallest gap between the student's two most likely labels; entropy: the most spread-out
+    # distribution; random: a stable random sample, the baseline an uncertainty measure has to beat
+    selection: Literal["margin", "entropy", "random"] = "margin"
+
+
 class RoundsSpec(_Strict):
     """Error-driven rounds (LLM2LLM): the student's mistakes on the labelled seeds seed the next expansions."""
 
@@ -267,3 +307,5 @@ class RoundsSpec(_Strict):
     uncertain_below: float = Field(0.0, ge=0.0, le=1.0)
     # stop early when the last round's student improved its accuracy on the labelled seeds by less than this
     min_improvement: float = Field(0.0, ge=0.0, le=1.0)
+    # besides the error-driven expansions: teacher labels for the pool rows the current student is least sure of
+    active: ActiveSpec = ActiveSpec()

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue, StaticPartiti
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.inference.cache import TeacherCache
-from synth_assets.strategies.expand import expand
+from synth_assets.strategies.expand import expand, pool_sample
 from synth_assets.storage.outputs import preview_markdown, table_output
 
 CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
@@ -44,11 +44,14 @@ def build_expansions(b: Build):
     def expansions(context: AssetExecutionContext, seeds: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
+        pool = None
         if partitions is not None:
+            # the label strategy's pool sample is drawn from all seeds, so every shard labels its part of the same sample
+            pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
             seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
             context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
         with forward_logs(context):
-            df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size)
+            df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size, pool=pool)
         if stats.skipped:
             context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "
                                 f"'skipped: ...'); raise budget.max_usd / max_calls and materialise again to make them")

@@ -17,8 +17,8 @@ def _number(value: float | None) -> MetadataValue:
     return MetadataValue.null() if value is None else MetadataValue.float(float(value))
 
 
-def build_judgements(b: Build) -> list:
-    """The judgements asset with its agreement check, or nothing when the spec leaves the judge off."""
+def build_judgements(b: Build, round_: int = 0) -> list:
+    """The judgements asset (of round 0, or of round r's expansions) with its agreement check; nothing when the judge is off."""
     spec = b.spec
     cfg = spec.filters.judge
     if not cfg.enabled:
@@ -27,18 +27,20 @@ def build_judgements(b: Build) -> list:
     # the judge's own settings, what it judges (task, labels, instruction) and who judges when it is the teacher
     shape = spec.section_hash("task", "instruction", "labels", "label_words", "budget", *(() if cfg.teacher else ("teacher",)))
     version = stable_hash(cfg.model_dump(mode="json", exclude_defaults=True), shape, length=12)
+    suffix = f"_r{round_}" if round_ else ""
+    key = b.key(f"judgements{suffix}")
 
     @asset(
-        key=b.key("judgements"),
-        ins={"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds"))},
+        key=key,
+        ins={"expansions": AssetIn(key=b.key(f"expansions{suffix}")), "seeds": AssetIn(key=b.key("seeds"))},
         required_resource_keys={resource_key},
-        check_specs=[AssetCheckSpec(CHECK, asset=b.key("judgements"),
+        check_specs=[AssetCheckSpec(CHECK, asset=key,
                                     description=f"The judge agrees with known labels: Cohen's kappa >= {cfg.min_kappa}")],
         group_name=b.group,
         kinds=TABLE_KINDS | {"teacher"},
         code_version=f"{CODE_VERSION}-{version}",
         description=(
-            "LLM-as-a-judge scores (1-5) for every candidate expansion, plus calibration pairs (labelled seeds with "
+            f"LLM-as-a-judge scores (1-5) for every candidate expansion{f' of round {round_}' if round_ else ''}, plus calibration pairs (labelled seeds with "
             "their true and a wrong target) that measure the judge: Cohen's kappa and percent agreement. "
             "Judge calls go through the teacher cache."
         ),

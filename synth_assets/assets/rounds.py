@@ -11,7 +11,9 @@ not improve on the labelled seeds by `min_improvement`, or when the teacher budg
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, asset, multi_asset
 
+from synth_assets.assets.active_pool import build_active_pool
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.judgements import build_judgements
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.assets.evaluation import cost_per_point
 from synth_assets.assets.filtered import accepted_rows
@@ -19,14 +21,14 @@ from synth_assets.assets.student import checkpoint_output, train_variant
 from synth_assets.evaluation.scoring import is_correct, score_predictions
 from synth_assets.evaluation.students import student_outputs, student_predictions
 from synth_assets.filters.apply import apply_filters
-from synth_assets.hashing import frame_hash
+from synth_assets.hashing import frame_hash, stable_hash
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.strategies.expand import expand
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: active pool labels, label checks, student-aware verdicts
 ERRORS_SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "prediction": pl.String,
                  "true_prob": pl.Float64, "round": pl.Int64, "checkpoint_id": pl.String}
 
@@ -60,36 +62,66 @@ def _round(b: Build, r: int) -> list:
             return _student_errors(spec, r, context, student_checkpoint, seeds, previous_errors)
 
     earlier = {f"expansions_{i}": AssetIn(key=key("expansions", i)) for i in range(r)}
+    active = spec.rounds.active.pool_rows > 0
+    selection = [build_active_pool(b, r, key, round_version)] if active else []
+    # the label prompt reads the active pool and checks claimed labels: editing it changes those calls
+    label_version = stable_hash(spec.label_strategy.model_dump(mode="json") if spec.label_strategy else None, length=8)
 
-    @asset(key=key("expansions"), ins={"student_errors": AssetIn(key=key("student_errors")), **earlier},
+    @asset(key=key("expansions"), ins={"student_errors": AssetIn(key=key("student_errors")), **earlier,
+                                       **({"active_pool": AssetIn(key=key("active_pool"))} if active else {})},
            required_resource_keys={b.teacher_key}, group_name=b.group, kinds=TABLE_KINDS | {"teacher"},
-           code_version=f"{round_version}-{spec.section_hash('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')}",
-           description=f"Round {r}: the rounds strategy applied to each student error, through the teacher cache and budget.")
-    def expansions(context: AssetExecutionContext, student_errors: pl.DataFrame, **earlier_expansions: pl.DataFrame):
+           code_version=f"{round_version}-{spec.section_hash('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{label_version}",
+           description=f"Round {r}: the rounds strategy applied to each student error"
+                       f"{' and teacher labels for the active pool' if active else ''}, through the teacher cache and budget.")
+    def expansions(context: AssetExecutionContext, student_errors: pl.DataFrame, **inputs: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
+        active_pool = inputs.pop("active_pool", None)
         # a round's own sampling seeds: the same strategy on the same seed must not replay an earlier round's calls
         teacher_r = spec.teacher.model_copy(update={"seed": spec.teacher.seed + 1000 * r})
         round_spec = spec.model_copy(update={"strategies": [spec.rounds.strategy], "teacher": teacher_r})
         budget = spec.teacher_budget()
-        for df in earlier_expansions.values():  # the cap covers the dataset: earlier rounds' calls count
+        for df in inputs.values():  # the cap covers the dataset: earlier rounds' calls count
             done = df.filter(pl.col("error").is_null())
             budget.precharge(done.height, float(done["cost_usd"].sum() or 0.0) if "cost_usd" in df.columns else 0.0)
+        cache = TeacherCache(b.root)
         with forward_logs(context):
-            df, stats = expand(round_spec, student_errors, backend, TeacherCache(b.root), teacher.batch_size, round_=r,
-                               budget=budget)
-        context.log.info(f"round {r}: {student_errors.height} errors -> {df.height} rows, {stats.calls} teacher calls, "
-                         f"{stats.cache_hits} cached, {stats.skipped} skipped by the budget")
+            df, stats = expand(round_spec, student_errors, backend, cache, teacher.batch_size, round_=r, budget=budget,
+                               label_cfg=spec.label_strategy)
+            if active_pool is not None and active_pool.height:
+                # labelling is deterministic scoring: the pipeline's own label prompt, so a text is one cached call wherever it appears
+                label_spec = spec.model_copy(update={"strategies": [spec.label_strategy.model_copy(update={"pool_rows": None})]})
+                labels, label_stats = expand(label_spec, active_pool, backend, cache, teacher.batch_size, round_=r, budget=budget)
+                df, stats = pl.concat([df, labels]), stats.add(label_stats)
+        pool_rows = 0 if active_pool is None else active_pool.height
+        context.log.info(f"round {r}: {student_errors.height} errors and {pool_rows} active pool rows -> {df.height} rows, "
+                         f"{stats.calls} teacher calls, {stats.cache_hits} cached, {stats.skipped} skipped by the budget")
         return table_output(df, teacher_calls=stats.calls, cache_hits=stats.cache_hits, skipped_by_budget=stats.skipped,
                             cost_usd=MetadataValue.float(round(float(df["cost_usd"].sum() or 0.0), 6)))
 
-    @asset(key=key("filtered"), ins={"expansions": AssetIn(key=key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
-                                     "eval_set": AssetIn(key=b.key("eval_set"))},
-           group_name=b.group, kinds=TABLE_KINDS, code_version=f"{round_version}-{spec.section_hash('filters', 'labels')}",
-           description=f"Round {r} expansions with their filter verdicts (decontaminated against the eval set).")
-    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
-        df, report = apply_filters(expansions, seeds, spec, eval_set)
-        return table_output(df, accepted=int(df["accepted"].sum()), reject_reasons=MetadataValue.json(report["reasons"]))
+    judged = build_judgements(b, r)
+    filter_ins = {"expansions": AssetIn(key=key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
+                  "eval_set": AssetIn(key=b.key("eval_set")),
+                  # round 0's teacher labels of the labelled seeds measure the teacher for this round's labels
+                  "reference": AssetIn(key=key("expansions", 0)),
+                  **({"student_checkpoint": AssetIn(key=key("student_checkpoint", r - 1))} if spec.filters.student_aware.enabled else {}),
+                  **({"judgements": AssetIn(key=key("judgements"))} if judged else {})}
+
+    @asset(key=key("filtered"), ins=filter_ins, group_name=b.group, kinds=TABLE_KINDS,
+           code_version=f"{round_version}-{spec.section_hash('filters', 'labels')}",
+           description=f"Round {r} expansions with their filter verdicts (decontaminated against the eval set"
+                       f"{'; rows the round-' + str(r - 1) + ' student already gets right are dropped' if spec.filters.student_aware.enabled else ''}).")
+    def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, reference: pl.DataFrame,
+                 **extra: pl.DataFrame):
+        checkpoint = extra.get("student_checkpoint")
+        student = None
+        if checkpoint is not None:
+            row = checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+            student = lambda texts: student_outputs(spec, row, texts)  # noqa: E731 (bound to this round's checkpoint)
+        df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=extra.get("judgements"),
+                                   reference_labels=reference, student=student)
+        return table_output(df, accepted=int(df["accepted"].sum()), reject_reasons=MetadataValue.json(report["reasons"]),
+                            teacher_confidence=MetadataValue.json(report["confidence"]))
 
     @asset(key=key("train_set"), ins={"previous": AssetIn(key=key("train_set", r - 1)), "filtered": AssetIn(key=key("filtered"))},
            group_name=b.group, kinds=TABLE_KINDS, code_version=round_version,
@@ -134,7 +166,7 @@ def _round(b: Build, r: int) -> list:
                            scores=MetadataValue.md(preview_markdown(scores.select("model", "metric", "value"), rows=10)))
         yield table_output(predictions, "eval_predictions")
 
-    return [student_errors, expansions, filtered, train_set, student_checkpoint, evaluation]
+    return [student_errors, *selection, expansions, *judged, filtered, train_set, student_checkpoint, evaluation]
 
 
 def _student_errors(spec: PipelineSpec, r: int, context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,

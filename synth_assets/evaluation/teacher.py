@@ -19,7 +19,8 @@ def teacher_predictions(
     spec: PipelineSpec, eval_set: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int
 ) -> tuple[dict[str, list[str | None]], RunStats]:
     """Raw and prior-calibrated teacher labels per eval row, in eval_set order."""
-    label_cfg = next((s for s in spec.strategies if s.name == "label"), StrategySpec(name="label"))
+    # every eval row is labelled, whatever share of the pool the label strategy labels
+    label_cfg = (spec.label_strategy or StrategySpec(name="label")).model_copy(update={"pool_rows": None})
     only_label = spec.model_copy(update={"strategies": [label_cfg]})
     # eval rows are scored without their target: the teacher must not see the answer
     rows = eval_set.select(pl.col("eval_id").alias("seed_id"), "input", pl.lit(None, pl.String).alias("target"))

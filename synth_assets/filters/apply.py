@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.filters.confidence import choose_threshold, recalibrate, use_calibration
+from synth_assets.filters.confidence import choose_threshold, label_priors, recalibrate, use_calibration
 from synth_assets.filters.consistency import consistency_verdicts
 from synth_assets.filters.decontam import contaminated_by
 from synth_assets.filters.dedup import exact_duplicates, input_keyed
@@ -16,6 +16,7 @@ from synth_assets.filters.embedding_dedup import embedding_duplicates
 from synth_assets.filters.embeddings import TextEmbedder
 from synth_assets.filters.judge import judge_verdicts
 from synth_assets.filters.near_dup import near_duplicates
+from synth_assets.filters.student_aware import VERDICT_SCHEMA, StudentPredict, student_verdicts
 from synth_assets.filters.validity import invalid_reason
 from synth_assets.spec import PipelineSpec
 
@@ -37,11 +38,43 @@ def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, 
     return df.join(candidates.select("row_id").with_columns(col), on="row_id", how="left")
 
 
+def _checked_strategies(spec: PipelineSpec) -> list[str]:
+    """Strategies whose new texts the teacher re-labels (verify_label), in round 0 or the rounds."""
+    return sorted({cfg.name for cfg in [*spec.strategies, spec.rounds.strategy] if cfg.checks_label})
+
+
+def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, labelled: pl.DataFrame,
+                    spec: PipelineSpec) -> tuple[pl.DataFrame, bool]:
+    """Rows with `teacher_label` (and label rows' target) from recalibrated label scores, `_reference` marking reference rows.
+
+    Label rows and checked rows share one prior, so a hard negative's label is read like a pool label.
+    """
+    is_label = pl.col("strategy") == "label"
+    checked = pl.col("strategy").is_in(_checked_strategies(spec)) & ~is_label
+    rows = expansions.with_columns(pl.lit(False).alias("_reference"))
+    if reference is not None:
+        rows = pl.concat([rows, reference.filter(is_label).select(expansions.columns).with_columns(pl.lit(True).alias("_reference"))])
+    label_rows = rows.filter(is_label)
+    calibrate = use_calibration(label_rows, labelled, spec)
+    priors = label_priors(label_rows, spec.labels)
+    df = pl.concat([
+        rows.filter(~is_label & ~checked).with_columns(pl.lit(None, pl.String).alias("teacher_label")),
+        recalibrate(rows.filter(checked), spec.labels, calibrate, priors, column="teacher_label"),
+        recalibrate(label_rows, spec.labels, calibrate, priors).with_columns(pl.col("target").alias("teacher_label")),
+    ])
+    return df, calibrate
+
+
 def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec, eval_set: pl.DataFrame | None = None,
-                  embedder: TextEmbedder | None = None, judgements: pl.DataFrame | None = None) -> tuple[pl.DataFrame, dict[str, Any]]:
+                  embedder: TextEmbedder | None = None, judgements: pl.DataFrame | None = None,
+                  reference_labels: pl.DataFrame | None = None, student: StudentPredict | None = None,
+                  ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """`filtered`: the expansions with verdict columns, `accepted` and `reject_reason`; plus a report.
 
     `judgements` (the judge's scores by row_id) is given only when the spec turns the judge on.
+    `reference_labels`: round 0's expansions, whose teacher labels of the labelled seeds measure the
+    teacher for a round that labels only pool rows. `student`: the current student (rounds), for the
+    student-aware filter.
     """
     config_hash = spec.section_hash("filters")
     f = spec.filters
@@ -50,9 +83,9 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     labelled = seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
 
     is_label = pl.col("strategy") == "label"
-    calibrate = use_calibration(expansions.filter(is_label), labelled, spec)
-    label_rows = recalibrate(expansions.filter(is_label), spec.labels, calibrate)
-    df = pl.concat([expansions.filter(~is_label), label_rows]).join(labelled, on="seed_id", how="left")
+    checked = pl.col("strategy").is_in(_checked_strategies(spec)) & ~is_label
+    df, calibrate = _teacher_labels(expansions, reference_labels, labelled, spec)
+    df = df.join(labelled, on="seed_id", how="left")
     # teacher labels of seeds whose label is known measure the teacher; they are not new data
     df = df.with_columns(
         pl.when(is_label & pl.col("_seed_target").is_not_null())
@@ -62,6 +95,13 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     )
     report = choose_threshold(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}), spec, calibrate)
     threshold = report.threshold if report.threshold is not None else float("inf")
+    df = df.filter(~pl.col("_reference")).drop("_reference")
+    label_reason = (
+        pl.when(~checked).then(pl.lit(None, pl.String))
+        .when(pl.col("teacher_label").is_null()).then(pl.lit("label_check_failed"))
+        .when(pl.col("teacher_label") != pl.col("target")).then(pl.lit("teacher_disagrees"))
+    )
+    df = df.with_columns(label_reason.alias("_label_reason"))
 
     df = df.with_columns(invalid_reason(df, seeds, spec))
     df = df.join(consistency_verdicts(df, seeds, spec), on="row_id", how="left")
@@ -73,12 +113,17 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     df = df.with_columns(judge_reason.alias("_judge_reason"))
     eligible = pl.col("invalid_reason").is_null() & pl.col("teacher_correct").is_null()
     # dedup keeps the first copy among rows that pass everything else, so a rejected copy never hides a good one
-    eligible = eligible & pl.col("consistency_reason").is_null() & pl.col("_judge_reason").is_null()
+    eligible = eligible & pl.col("consistency_reason").is_null() & pl.col("_judge_reason").is_null() & pl.col("_label_reason").is_null()
     df = df.with_columns(
-        pl.when(is_label).then(pl.col("confidence") >= threshold).otherwise(None).alias("confident"),
+        pl.when(is_label | checked).then(pl.col("confidence") >= threshold).otherwise(None).alias("confident"),
         pl.lit(None if report.threshold is None else report.threshold, pl.Float64).alias("min_confidence"),
     )
     eligible = eligible & pl.col("confident").fill_null(True)
+    if student is not None and f.student_aware.enabled:
+        df = df.join(student_verdicts(df.filter(eligible), spec, student), on="row_id", how="left")
+        eligible = eligible & ~pl.col("student_knows").fill_null(False)
+    else:
+        df = df.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in VERDICT_SCHEMA.items() if name != "row_id")
     # a text that contains an eval item is never training data, nor the kept copy of a duplicate group
     if f.decontamination.enabled and eval_set is not None:
         df = df.with_columns(contaminated_by(df["input"], eval_set, f.decontamination, embedder))
@@ -113,9 +158,11 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     reason = (
         pl.when(pl.col("invalid_reason").is_not_null()).then(pl.col("invalid_reason"))
         .when(pl.col("teacher_correct").is_not_null()).then(pl.lit("seed_already_labelled"))
+        .when(pl.col("_label_reason").is_not_null()).then(pl.col("_label_reason"))
         .when(pl.col("confident") == False).then(pl.lit("low_confidence"))  # noqa: E712 (polars expression)
         .when(pl.col("consistency_reason").is_not_null()).then(pl.col("consistency_reason"))
         .when(pl.col("_judge_reason").is_not_null()).then(pl.col("_judge_reason"))
+        .when(pl.col("student_knows") == True).then(pl.lit("student_already_right"))  # noqa: E712
         .when(pl.col("contaminated") == True).then(pl.lit("eval_contamination"))  # noqa: E712
         .when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate"))
         .when(pl.col("near_dup_of").is_not_null()).then(pl.lit("near_duplicate"))
@@ -124,7 +171,7 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     df = (
         df.with_columns(reason.alias("reject_reason"))
         .with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash"))
-        .drop("_seed_target", "invalid_reason", "consistency_reason", "_judge_reason")
+        .drop("_seed_target", "invalid_reason", "consistency_reason", "_judge_reason", "_label_reason")
         .sort(*ROW_ORDER)
     )
     counts = df.group_by("reject_reason").len().sort("reject_reason", nulls_last=False)

@@ -33,24 +33,33 @@ class ConfidenceReport:
     support_above_threshold: int
 
 
-def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool) -> pl.DataFrame:
-    """Label rows with `target` and `confidence` recomputed from (optionally prior-corrected) label scores."""
+def label_priors(labels_df: pl.DataFrame, labels: list[str]) -> dict[str, float]:
+    """Each label's mean log-probability over the scored rows: the teacher's prior that calibration removes."""
+    usable = [json.loads(s) for s in labels_df["label_scores"] if s] if labels_df.height else []
+    return {lab: sum(s[lab] for s in usable) / len(usable) for lab in labels} if usable else {}
+
+
+def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool, priors: dict[str, float] | None = None,
+                column: str = "target") -> pl.DataFrame:
+    """Rows with `column` (the label) and `confidence` recomputed from (optionally prior-corrected) label scores.
+
+    `priors` default to the rows' own; texts scored only to check a claimed label take the pool's.
+    """
     if labels_df.height == 0:
-        return labels_df
-    scores = [json.loads(s) if s else None for s in labels_df["label_scores"]]
-    usable = [s for s in scores if s]
-    means = {lab: sum(s[lab] for s in usable) / len(usable) for lab in labels} if usable else {}
+        return labels_df.with_columns(pl.lit(None, pl.String).alias(column)) if column not in labels_df.columns else labels_df
+    means = label_priors(labels_df, labels) if priors is None else priors
     targets, margins = [], []
-    for s in scores:
-        if not s:
+    for raw in labels_df["label_scores"]:
+        if not raw:
             targets.append(None)
             margins.append(None)
             continue
+        s = json.loads(raw)
         adj = {lab: s[lab] - (means.get(lab, 0.0) if calibrate else 0.0) for lab in labels}
         ranked = sorted(adj.values(), reverse=True)
         targets.append(max(adj, key=adj.__getitem__))
         margins.append(ranked[0] - ranked[1])
-    return labels_df.with_columns(pl.Series("target", targets, pl.String), pl.Series("confidence", margins, pl.Float64))
+    return labels_df.with_columns(pl.Series(column, targets, pl.String), pl.Series("confidence", margins, pl.Float64))
 
 
 def seed_accuracy(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, labels: list[str], calibrate: bool) -> float | None:

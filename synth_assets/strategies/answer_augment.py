@@ -32,6 +32,7 @@ class AnswerAugmentStrategy:
     same_problem = True
     # every path repeats the seed's problem: two paths are the same example only if the solutions match
     dedup_on = ("input", "target")
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return None

@@ -50,6 +50,8 @@ class Strategy(Protocol):
     same_problem: bool
     # the columns that make two rows the same training example (exact dedup compares these)
     dedup_on: tuple[str, ...]
+    # whether the teacher re-labels the strategy's new texts unless the spec says (StrategySpec.verify_label)
+    verify_label_default: bool
 
     def response_schema(self, task: str) -> type | None:
         """The pydantic model replies must match for this task, or None; failing replies are retried once."""

@@ -12,8 +12,9 @@ from synth_assets.inference.base import TeacherBackend
 from synth_assets.inference.budget import Budget
 from synth_assets.inference.cache import TeacherCache, TeacherCall
 from synth_assets.inference.runner import RunStats, run_calls
-from synth_assets.spec import PipelineSpec
+from synth_assets.spec import PipelineSpec, StrategySpec
 from synth_assets.strategies import STRATEGIES, Seed
+from synth_assets.strategies.label_check import add_label_checks
 from synth_assets.strategies.structured import retry_request
 from synth_assets.strategies.votes import add_votes
 
@@ -51,6 +52,14 @@ def _seeds(df: pl.DataFrame) -> list[Seed]:
     return [Seed(r["seed_id"], r["input"], r["target"], r.get("prediction")) for r in df.select(cols).iter_rows(named=True)]
 
 
+def pool_sample(seeds: pl.DataFrame, rows: int | None) -> frozenset[str] | None:
+    """The unlabelled seeds a `label` strategy with `pool_rows` labels: a stable sample (smallest content-hash ids)."""
+    if rows is None:
+        return None
+    pool = seeds.filter(pl.col("target").is_null())["seed_id"].sort()
+    return frozenset(pool.head(rows).to_list())
+
+
 def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> dict[str, TeacherCall]:
     """For replies that fail their strategy's response schema: one retry call each, keyed by the first call."""
     retries: dict[str, TeacherCall] = {}
@@ -70,14 +79,19 @@ def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> 
 
 def expand(
     spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0,
-    budget: Budget | None = None,
+    budget: Budget | None = None, pool: frozenset[str] | None = None, label_cfg: StrategySpec | None = None,
 ) -> tuple[pl.DataFrame, RunStats]:
-    """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`."""
+    """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`.
+
+    `pool`: the unlabelled seeds a `label` strategy with pool_rows labels, when `seeds` is one shard of them.
+    `label_cfg`: the label prompt that checks claimed labels (verify_label), when `spec` is a round's copy.
+    """
     planned: list[tuple[Seed, str, int, TeacherCall]] = []
     for cfg in spec.strategies:
         strategy = STRATEGIES[cfg.name]
+        sample = None if cfg.pool_rows is None else pool if pool is not None else pool_sample(seeds, cfg.pool_rows)
         for seed in _seeds(seeds):
-            if not strategy.applies_to(seed):
+            if not strategy.applies_to(seed) or (sample is not None and seed.target is None and seed.seed_id not in sample):
                 continue
             for sample_idx in range(cfg.samples):
                 req = strategy.request(spec, cfg, seed, sample_idx)
@@ -124,5 +138,6 @@ def expand(
                 "attempts": len(spent),
             }
         )
-    vote_stats = add_votes(spec, rows, backend, cache, batch_size, budget)
-    return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats.add(vote_stats)
+    stats = stats.add(add_votes(spec, rows, backend, cache, batch_size, budget))
+    stats = stats.add(add_label_checks(spec, rows, backend, cache, batch_size, budget, label_cfg))
+    return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats

@@ -25,6 +25,7 @@ class LabelStrategy:
     tasks = ("classification",)
     same_problem = True
     dedup_on = ("input",)
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return None

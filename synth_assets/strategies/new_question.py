@@ -71,6 +71,7 @@ class NewQuestionStrategy:
     tasks = ("classification", "math")
     same_problem = False
     dedup_on = ("input",)
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return new_example_schema(task)

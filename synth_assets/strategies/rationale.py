@@ -36,6 +36,7 @@ class RationaleStrategy:
     same_problem = True
     # the seed's own input and target: what makes a row new is its explanation
     dedup_on = ("input", "rationale")
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return None

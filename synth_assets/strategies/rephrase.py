@@ -24,12 +24,18 @@ MATH_TEMPLATE = (
 _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |a )?)?(rewritten|paraphrased|new)?\s*(text|version|review)?\s*:\s*", re.I)
 
 
+def clean_rewrite(text: str | None) -> str:
+    """A rewritten text without the lead-in and quotes small models wrap it in."""
+    return _LEAD_IN.sub("", (text or "").strip(), count=1).strip().strip('"').strip()
+
+
 class RephraseStrategy:
     name = "rephrase"
     version = "1"
     tasks = ("classification", "math")
     same_problem = True
     dedup_on = ("input",)
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return None
@@ -43,8 +49,7 @@ class RephraseStrategy:
         return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
-        text = (result.text or "").strip()
-        text = _LEAD_IN.sub("", text, count=1).strip().strip('"').strip()
+        text = clean_rewrite(result.text)
         if not text:
             return Parsed(input=None, target=seed.target, error="empty rewrite")
         return Parsed(input=text, target=seed.target)

@@ -56,6 +56,7 @@ class RevThinkStrategy:
     tasks = ("math",)
     same_problem = True
     dedup_on = ("input", "target")
+    verify_label_default = False
 
     def response_schema(self, task: str) -> type | None:
         return RevThinkReply

@@ -1,0 +1,57 @@
+"""active_pool_r<r>: the unlabelled pool rows round r's teacher labels, chosen by the current student's uncertainty.
+
+PGKD's loop: the teacher labels part of the pool, the student trains, and the rows the student is
+least sure of go to the teacher next, so teacher calls land where they can still change the
+student. Each round takes `rounds.active.pool_rows` rows that no earlier round labelled.
+"""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+
+from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.evaluation.students import student_outputs
+from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
+from synth_assets.storage.outputs import table_output
+
+SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "student_prediction": pl.String,
+          "uncertainty": pl.Float64, "rank": pl.Int64, "round": pl.Int64, "checkpoint_id": pl.String}
+
+
+def labelled_before(expansions: list[pl.DataFrame]) -> pl.Series:
+    """Seeds an earlier round already sent to the teacher for a label (failed calls included: they would fail again)."""
+    ids = [df.filter(pl.col("strategy") == "label")["seed_id"] for df in expansions]
+    return pl.concat(ids).unique() if ids else pl.Series("seed_id", [], pl.String)
+
+
+def build_active_pool(b: Build, r: int, key, version: str):
+    """The round-r selection asset; `key(table, round)` names the round tables."""
+    spec = b.spec
+    active = spec.rounds.active
+    earlier = {f"expansions_{i}": AssetIn(key=key("expansions", i)) for i in range(r)}
+
+    @asset(key=key("active_pool", r), ins={"student_checkpoint": AssetIn(key=key("student_checkpoint", r - 1)),
+                                          "seeds": AssetIn(key=b.key("seeds")), **earlier},
+           group_name=b.group, kinds=TABLE_KINDS, code_version=f"{version}-{spec.section_hash('labels', 'task')}",
+           description=f"Round {r}: the {active.pool_rows} unlabelled pool rows the round-{r - 1} student is least sure of "
+                       f"({active.selection}), for the teacher to label (PGKD active selection).")
+    def active_pool(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,
+                    **earlier_expansions: pl.DataFrame):
+        student = student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+        done = labelled_before(list(earlier_expansions.values()))
+        pool = seeds.filter(pl.col("target").is_null() & ~pl.col("seed_id").is_in(done.implode()))
+        texts = pool["input"].to_list()
+        outputs = student_outputs(spec, student, texts) if active.selection != "random" and texts else None
+        chosen = most_uncertain(pool["seed_id"].to_list(), outputs, active.selection, active.pool_rows, salt=f"round-{r}")
+        by_id = {sid: i for i, sid in enumerate(pool["seed_id"])}
+        rows = [{"seed_id": sid, "input": texts[by_id[sid]], "target": None,
+                 "student_prediction": outputs[by_id[sid]].label if outputs else None, "uncertainty": u, "rank": k,
+                 "round": r, "checkpoint_id": student["checkpoint_id"]} for k, (sid, u) in enumerate(chosen)]
+        df = pl.DataFrame(rows, schema=SCHEMA)
+        if outputs:
+            everyone = [uncertainty(o, active.selection) for o in outputs]
+            context.log.info(f"round {r}: {df.height} of {pool.height} unlabelled rows chosen; mean {active.selection} "
+                             f"uncertainty {sum(df['uncertainty']) / max(df.height, 1):.3f} vs {sum(everyone) / len(everyone):.3f} pool-wide")
+        return table_output(df, pool_left=pool.height, already_labelled=done.len(), selection=active.selection,
+                            mean_uncertainty=MetadataValue.float(round(float(df["uncertainty"].mean() or 0.0), 4)))
+
+    return active_pool
