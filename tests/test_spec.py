@@ -165,3 +165,33 @@ def test_new_student_fields_leave_existing_student_hashes_alone(tmp_path: Path) 
     # Only fields a user sets enter the hash: an encoder spec hashes as it did before causal_lm existed.
     spec = load_spec(write_spec(tmp_path, student={"kind": "encoder_classifier", "epochs": 2}))
     assert spec.model_dump(mode="json", exclude_defaults=True)["student"] == {"epochs": 2}
+
+
+def test_active_selection_and_label_checks_are_validated_by_field(tmp_path: Path) -> None:
+    assert "strategies.1: Value error, pool_rows: only the label strategy" in _error(
+        tmp_path, strategies=[{"name": "label"}, {"name": "rephrase", "pool_rows": 5}])
+    assert "verify_label: the label strategy's rows" in _error(tmp_path, strategies=[{"name": "label", "verify_label": True}])
+    assert "strategies.0.verify_label: checking the teacher's label needs a `label` strategy" in _error(
+        tmp_path, strategies=[{"name": "hard_negative"}])
+    assert "rounds.active.pool_rows: active selection happens in rounds" in _error(tmp_path, rounds={"active": {"pool_rows": 10}})
+    assert "rounds.active.pool_rows: add a `label` strategy" in _error(
+        tmp_path, strategies=[{"name": "rephrase"}], rounds={"max_rounds": 1, "active": {"pool_rows": 10}})
+    assert "rounds.active.selection: 'margin' ranks the student's label probabilities" in _error(
+        tmp_path, student={"kind": "causal_lm"}, rounds={"max_rounds": 1, "active": {"pool_rows": 10}})
+    assert "rounds.active.selection" in _error(tmp_path, rounds={"max_rounds": 1, "active": {"pool_rows": 1, "selection": "vibes"}})
+    ok = load_spec(write_spec(tmp_path, strategies=[{"name": "label", "pool_rows": 3}, {"name": "hard_negative"}],
+                              rounds={"max_rounds": 1, "active": {"pool_rows": 2}, "strategy": {"name": "hard_negative"}}))
+    assert ok.strategies[1].checks_label and not ok.strategies[0].checks_label and ok.rounds.strategy.checks_label
+    math = {"task": "math", "instruction": "Solve.", "labels": [], "label_words": {},
+            "seeds": [{"path": str(DATA / "math_seeds.jsonl"), "input": "problem", "target": "answer"}],
+            "eval": {"path": str(DATA / "math_test.jsonl"), "input": "problem", "target": "answer"}}
+    assert "strategies.0.verify_label: only a classification task" in _error(
+        tmp_path, **math, strategies=[{"name": "rephrase", "verify_label": True}])
+
+
+def test_new_round_and_filter_options_leave_existing_hashes_alone(tmp_path: Path) -> None:
+    plain = load_spec(write_spec(tmp_path))
+    spelled = load_spec(write_spec(tmp_path, rounds={"active": {"pool_rows": 0, "selection": "margin"}},
+                                   filters={"confidence": {"min_precision": 0.5, "min_support": 2},
+                                            "student_aware": {"enabled": False}}))
+    assert plain.section_hash("rounds", "filters") == spelled.section_hash("rounds", "filters")

@@ -79,3 +79,32 @@ def test_without_an_eval_set_nothing_is_contaminated(tmp_path: Path) -> None:
     df, _ = apply_filters(_expansions(), SEEDS, load_spec(write_spec(tmp_path)))
     assert df["contaminated"].null_count() == df.height
     assert _verdicts(df)["r4"][0] is None
+
+
+def _label_rows(ids: list[str], targets: list[str], margins: list[float]) -> pl.DataFrame:
+    """Teacher label rows whose label scores give `targets` with these margins (no calibration needed)."""
+    import json
+
+    scores = [json.dumps({t: 0.0, ("other" if t == "great" else "great"): -m}) for t, m in zip(targets, margins)]
+    return pl.DataFrame({
+        "row_id": [f"l-{i}" for i in ids], "seed_id": ids, "strategy": ["label"] * len(ids), "sample_idx": [0] * len(ids),
+        "input": [f"text of {i} " * 4 for i in ids], "target": targets, "error": [None] * len(ids),
+        "confidence": margins, "label_scores": scores,
+    }, schema_overrides={"error": pl.String, "confidence": pl.Float64})
+
+
+def test_a_round_labelling_only_pool_rows_is_measured_on_round_zeros_seed_labels(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, filters={"confidence": {"calibrate": False, "min_precision": 0.8, "min_support": 3}}))
+    seeds = pl.DataFrame({"seed_id": ["a", "b", "c", "d", "p1", "p2"], "input": ["x"] * 6,
+                          "target": ["great", "other", "great", "other", None, None]})
+    # round 0: the teacher is right on a, b, c with margins >= 2, wrong on d at margin 1
+    round0 = _label_rows(["a", "b", "c", "d"], ["great", "other", "great", "great"], [3.0, 2.5, 2.0, 1.0])
+    pool = _label_rows(["p1", "p2"], ["great", "other"], [2.2, 0.5])
+
+    alone, report = apply_filters(pool, seeds, spec)
+    assert report["confidence"]["threshold"] is None and not alone["accepted"].any()  # nothing measures the teacher
+
+    filtered, report = apply_filters(pool, seeds, spec, reference_labels=round0)
+    assert report["confidence"]["threshold"] == 2.0 and report["confidence"]["n_calibration"] == 4
+    assert filtered["row_id"].to_list() == ["l-p1", "l-p2"]  # the reference rows are not part of the round's table
+    assert dict(filtered.select("row_id", "reject_reason").iter_rows()) == {"l-p1": None, "l-p2": "low_confidence"}

@@ -1,0 +1,66 @@
+"""PGKD-style rounds materialised with Dagster: the student picks the pool rows the teacher labels next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from dagster import DagsterInstance
+
+from spec_helpers import write_spec
+from pipeline_helpers import calls, run_pipeline, table
+from synth_assets.evaluation.students import student_outputs
+from synth_assets.evaluation.uncertainty import uncertainty
+from synth_assets.spec import load_spec
+
+
+def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(
+        tmp_path,
+        strategies=[{"name": "label", "pool_rows": 3}, {"name": "rephrase"}],
+        rounds={"max_rounds": 2, "strategy": {"name": "rephrase"}, "uncertain_below": 0.9,
+                "active": {"pool_rows": 2, "selection": "margin"}},
+        # every teacher label counts as confident: this test is about which rows get labelled
+        filters={"confidence": {"min_precision": 0.0, "min_support": 1}, "student_aware": {"enabled": True},
+                 "judge": {"enabled": True, "min_score": 1}},
+    ))
+    warehouse, log = tmp_path / "warehouse", tmp_path / "calls.log"
+    assert run_pipeline(spec, warehouse, call_log=log, instance=DagsterInstance.ephemeral()).success
+    seeds = table(warehouse, spec, "seeds")
+    pool_ids = set(seeds.filter(pl.col("target").is_null())["seed_id"])
+    labelled0 = set(table(warehouse, spec, "expansions").filter(pl.col("strategy") == "label")["seed_id"]) & pool_ids
+    assert labelled0 == set(sorted(pool_ids)[:3])  # round 0: a stable sample of pool_rows
+
+    picked1 = table(warehouse, spec, "active_pool_r1")
+    assert picked1.height == 2 and picked1["target"].is_null().all() and (picked1["round"] == 1).all()
+    assert not set(picked1["seed_id"]) & labelled0
+    # exactly the rows the round-0 student is least sure of, by its own probabilities
+    student = table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "synthetic").row(0, named=True)
+    rest = seeds.filter(pl.col("seed_id").is_in(list(pool_ids - labelled0)))
+    margins = [uncertainty(p, "margin") for p in student_outputs(spec, student, rest["input"].to_list())]
+    expected = [sid for _, sid in sorted(zip(margins, rest["seed_id"]), key=lambda t: (-t[0], t[1]))[:2]]
+    assert picked1["seed_id"].to_list() == expected and picked1["checkpoint_id"][0] == student["checkpoint_id"]
+
+    exp1 = table(warehouse, spec, "expansions_r1")
+    labels1 = exp1.filter(pl.col("strategy") == "label")
+    assert set(labels1["seed_id"]) == set(picked1["seed_id"]) and (labels1["round"] == 1).all()
+    filtered1 = table(warehouse, spec, "filtered_r1")
+    # round 0's seed labels measured the teacher, so this round's pool labels are confident
+    # (the fake teacher's judge replies are shuffled words, so the judge may still reject them)
+    label_verdicts = filtered1.filter(pl.col("strategy") == "label")
+    assert label_verdicts["confident"].all() and label_verdicts["min_confidence"].to_list() == [0.0, 0.0]
+    assert filtered1["judge_score"].is_not_null().any() and set(filtered1["reject_reason"].drop_nulls()) <= {"judge_error"}
+    assert {"student_prediction", "student_true_prob", "student_knows", "teacher_label", "judge_score"} <= set(filtered1.columns)
+    assert filtered1.filter(pl.col("accepted"))["student_knows"].fill_null(False).not_().all()
+    judged = table(warehouse, spec, "judgements_r1").filter(pl.col("kind") == "expansion")
+    assert set(judged["row_id"]) <= set(exp1["row_id"]) and judged.height > 0
+    train1 = table(warehouse, spec, "train_set_r1")
+    accepted1 = filtered1.filter(pl.col("accepted"))
+    assert set(train1.filter(pl.col("round") == 1)["row_id"]) == set(accepted1["row_id"])
+
+    picked2 = table(warehouse, spec, "active_pool_r2")
+    assert picked2.height == 2 and not set(picked2["seed_id"]) & (labelled0 | set(picked1["seed_id"]))
+
+    made = calls(log)
+    assert run_pipeline(spec, warehouse, call_log=log, instance=DagsterInstance.ephemeral()).success
+    assert calls(log) == made
