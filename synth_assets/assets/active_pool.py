@@ -39,18 +39,22 @@ def build_active_pool(b: Build, r: int, key, version: str):
         student = student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
         done = labelled_before(list(earlier_expansions.values()))
         pool = seeds.filter(pl.col("target").is_null() & ~pl.col("seed_id").is_in(done.implode()))
-        texts = pool["input"].to_list()
-        outputs = student_outputs(spec, student, texts) if active.selection != "random" and texts else None
-        chosen = most_uncertain(pool["seed_id"].to_list(), outputs, active.selection, active.pool_rows, salt=f"round-{r}")
-        by_id = {sid: i for i, sid in enumerate(pool["seed_id"])}
-        rows = [{"seed_id": sid, "input": texts[by_id[sid]], "target": None,
-                 "student_prediction": outputs[by_id[sid]].label if outputs else None, "uncertainty": u, "rank": k,
-                 "round": r, "checkpoint_id": student["checkpoint_id"]} for k, (sid, u) in enumerate(chosen)]
-        df = pl.DataFrame(rows, schema=SCHEMA)
+        ids, texts = pool["seed_id"].to_list(), pool["input"].to_list()
+        ranked = active.selection != "random"
+        outputs = student_outputs(spec, student, texts) if ranked and texts else None
+        chosen = [sid for sid, _ in most_uncertain(ids, outputs, active.selection, active.pool_rows, salt=f"round-{r}")]
+        text_of = dict(zip(ids, texts))
+        # a random pick is still answered by the student, for the record (and the same score, to compare rounds)
+        answers = dict(zip(ids, outputs)) if outputs else dict(zip(chosen, student_outputs(spec, student, [text_of[s] for s in chosen])
+                                                                 if chosen else []))
+        measure = active.selection if ranked else "margin"
+        df = pl.DataFrame([{"seed_id": sid, "input": text_of[sid], "target": None, "student_prediction": answers[sid].label,
+                            "uncertainty": uncertainty(answers[sid], measure) if answers[sid].probs else None,
+                            "rank": k, "round": r, "checkpoint_id": student["checkpoint_id"]} for k, sid in enumerate(chosen)],
+                          schema=SCHEMA)
         if outputs:
-            everyone = [uncertainty(o, active.selection) for o in outputs]
-            context.log.info(f"round {r}: {df.height} of {pool.height} unlabelled rows chosen; mean {active.selection} "
-                             f"uncertainty {sum(df['uncertainty']) / max(df.height, 1):.3f} vs {sum(everyone) / len(everyone):.3f} pool-wide")
+            context.log.info(f"round {r}: {df.height} of {pool.height} unlabelled rows chosen; mean {measure} uncertainty "
+                             f"{df['uncertainty'].mean():.3f} vs {sum(uncertainty(o, measure) for o in outputs) / len(outputs):.3f} pool-wide")
         return table_output(df, pool_left=pool.height, already_labelled=done.len(), selection=active.selection,
                             mean_uncertainty=MetadataValue.float(round(float(df["uncertainty"].mean() or 0.0), 4)))
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from dagster import DagsterInstance
 
 from spec_helpers import write_spec
 from pipeline_helpers import calls, run_pipeline, table
 from synth_assets.evaluation.students import student_outputs
-from synth_assets.evaluation.uncertainty import uncertainty
+from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
 from synth_assets.spec import load_spec
 
 
-def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path) -> None:
+@pytest.mark.parametrize("selection", ["margin", "random"])
+def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path, selection: str) -> None:
     spec = load_spec(write_spec(
         tmp_path,
         strategies=[{"name": "label", "pool_rows": 3}, {"name": "rephrase"}],
         rounds={"max_rounds": 2, "strategy": {"name": "rephrase"}, "uncertain_below": 0.9,
-                "active": {"pool_rows": 2, "selection": "margin"}},
+                "active": {"pool_rows": 2, "selection": selection}},
         # every teacher label counts as confident: this test is about which rows get labelled
         filters={"confidence": {"min_precision": 0.0, "min_support": 1}, "student_aware": {"enabled": True},
                  "judge": {"enabled": True, "min_score": 1}},
@@ -34,12 +36,16 @@ def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path)
     picked1 = table(warehouse, spec, "active_pool_r1")
     assert picked1.height == 2 and picked1["target"].is_null().all() and (picked1["round"] == 1).all()
     assert not set(picked1["seed_id"]) & labelled0
-    # exactly the rows the round-0 student is least sure of, by its own probabilities
+    # margin: exactly the rows the round-0 student is least sure of, by its own probabilities; random: a stable shuffle
     student = table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "synthetic").row(0, named=True)
     rest = seeds.filter(pl.col("seed_id").is_in(list(pool_ids - labelled0)))
-    margins = [uncertainty(p, "margin") for p in student_outputs(spec, student, rest["input"].to_list())]
-    expected = [sid for _, sid in sorted(zip(margins, rest["seed_id"]), key=lambda t: (-t[0], t[1]))[:2]]
+    answers = student_outputs(spec, student, rest["input"].to_list())
+    margins = [uncertainty(p, "margin") for p in answers]
+    expected = ([sid for _, sid in sorted(zip(margins, rest["seed_id"]), key=lambda t: (-t[0], t[1]))[:2]] if selection == "margin"
+                else [sid for sid, _ in most_uncertain(rest["seed_id"].to_list(), None, "random", 2, "round-1")])
     assert picked1["seed_id"].to_list() == expected and picked1["checkpoint_id"][0] == student["checkpoint_id"]
+    said = dict(zip(rest["seed_id"], [a.label for a in answers]))
+    assert picked1["student_prediction"].to_list() == [said[s] for s in expected]  # what the student thought, either way
 
     exp1 = table(warehouse, spec, "expansions_r1")
     labels1 = exp1.filter(pl.col("strategy") == "label")
