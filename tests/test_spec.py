@@ -79,7 +79,7 @@ def test_shipped_examples_load() -> None:
     from synth_assets.factory import default_spec_paths
 
     specs = [load_spec(p) for p in default_spec_paths()]
-    assert "sentiment" in {s.name for s in specs}
+    assert {"sentiment", "sentiment_active", "math"} <= {s.name for s in specs}
 
 
 def test_openai_backend_needs_a_server(tmp_path: Path) -> None:
