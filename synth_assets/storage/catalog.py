@@ -60,7 +60,7 @@ _ROUND = re.compile(r"^student_errors_r(\d+)$")
 
 
 def _round_statements(schema: str, tables: set[str]) -> list[str]:
-    """eval_by_round (every round's eval_scores) and error_lineage (round rows -> the student error behind them)."""
+    """eval_by_round (every round's eval_scores), error_lineage (round rows -> the student error behind them), active_lineage."""
     rounds = sorted(int(m.group(1)) for t in tables if (m := _ROUND.match(t)))
     stmts = []
     evals = [t for t in ["eval_scores", *(f"eval_scores_r{r}" for r in rounds)] if t in tables]
@@ -77,6 +77,17 @@ def _round_statements(schema: str, tables: set[str]) -> list[str]:
     ]
     if parts:
         stmts.append(f'create or replace view "{schema}".error_lineage as ' + " union all ".join(parts))
+    # active selection: each chosen pool row -> the teacher's label for it -> the filters' verdict
+    active = [
+        f'select a.round, a.rank, a.seed_id, a.input, a.student_prediction, a.uncertainty, a.checkpoint_id, '
+        f'e.row_id, e.target as teacher_label, e.confidence, e.cache_key, f.accepted, f.reject_reason '
+        f'from "{schema}"."active_pool_r{r}" a '
+        f'left join "{schema}"."expansions_r{r}" e on e.seed_id = a.seed_id and e.strategy = \'label\' '
+        f'left join "{schema}"."filtered_r{r}" f on f.row_id = e.row_id'
+        for r in rounds if {f"active_pool_r{r}", f"expansions_r{r}", f"filtered_r{r}"} <= tables
+    ]
+    if active:
+        stmts.append(f'create or replace view "{schema}".active_lineage as ' + " union all ".join(active))
     return stmts
 
 

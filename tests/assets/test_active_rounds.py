@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from dagster import DagsterInstance
@@ -66,6 +67,11 @@ def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path,
 
     picked2 = table(warehouse, spec, "active_pool_r2")
     assert picked2.height == 2 and not set(picked2["seed_id"]) & (labelled0 | set(picked1["seed_id"]))
+
+    with duckdb.connect(str(warehouse / "synth.duckdb"), read_only=True) as con:
+        lineage = con.execute("select round, seed_id, teacher_label, accepted from tiny.active_lineage order by round, rank").fetchall()
+    assert [(r, s) for r, s, _, _ in lineage] == [(1, s) for s in picked1["seed_id"]] + [(2, s) for s in picked2["seed_id"]]
+    assert all(label in ("great", "other") and accepted is not None for _, _, label, accepted in lineage)
 
     made = calls(log)
     assert run_pipeline(spec, warehouse, call_log=log, instance=DagsterInstance.ephemeral()).success
