@@ -38,9 +38,13 @@ def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, 
     return df.join(candidates.select("row_id").with_columns(col), on="row_id", how="left")
 
 
-def _checked_strategies(spec: PipelineSpec) -> list[str]:
-    """Strategies whose new texts the teacher re-labels (verify_label), in round 0 or the rounds."""
-    return sorted({cfg.name for cfg in [*spec.strategies, spec.rounds.strategy] if cfg.checks_label})
+def _checked(spec: PipelineSpec, columns: list[str]) -> pl.Expr:
+    """Rows whose text the teacher re-labelled (verify_label): round 0 by its strategies, later rounds by rounds.strategy."""
+    first = [cfg.name for cfg in spec.strategies if cfg.checks_label]
+    later = [spec.rounds.strategy.name] if spec.rounds.strategy.checks_label else []
+    in_round = pl.col("round") if "round" in columns else pl.lit(0)
+    strategy = pl.col("strategy")
+    return (strategy != "label") & pl.when(in_round == 0).then(strategy.is_in(first)).otherwise(strategy.is_in(later))
 
 
 def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, labelled: pl.DataFrame,
@@ -50,7 +54,7 @@ def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, la
     Label rows and checked rows share one prior, so a hard negative's label is read like a pool label.
     """
     is_label = pl.col("strategy") == "label"
-    checked = pl.col("strategy").is_in(_checked_strategies(spec)) & ~is_label
+    checked = _checked(spec, expansions.columns)
     rows = expansions.with_columns(pl.lit(False).alias("_reference"))
     if reference is not None:
         rows = pl.concat([rows, reference.filter(is_label).select(expansions.columns).with_columns(pl.lit(True).alias("_reference"))])
@@ -83,7 +87,7 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
     labelled = seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
 
     is_label = pl.col("strategy") == "label"
-    checked = pl.col("strategy").is_in(_checked_strategies(spec)) & ~is_label
+    checked = _checked(spec, expansions.columns)
     df, calibrate = _teacher_labels(expansions, reference_labels, labelled, spec)
     df = df.join(labelled, on="seed_id", how="left")
     # teacher labels of seeds whose label is known measure the teacher; they are not new data

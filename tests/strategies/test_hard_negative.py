@@ -124,3 +124,17 @@ def test_a_failed_label_check_rejects_the_row(tmp_path: Path) -> None:
     filtered, _ = apply_filters(lost, SEEDS, spec)
     row = filtered.filter(pl.col("strategy") == "hard_negative", pl.col("seed_id") == "s1")
     assert row["reject_reason"][0] == "label_check_failed"
+
+
+def test_label_checks_follow_the_config_of_the_round_that_made_the_row(tmp_path: Path) -> None:
+    # round 0 rephrases unchecked; the rounds' rephrase is checked: an unchecked round-1 row is rejected
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "label"}, {"name": "rephrase"}],
+                                rounds={"max_rounds": 1, "strategy": {"name": "rephrase", "verify_label": True}},
+                                filters={"confidence": {"min_precision": 0.5, "min_support": 2}}))
+    rows = pl.DataFrame({"row_id": ["r0", "r1"], "seed_id": ["s1", "s1"], "strategy": ["rephrase"] * 2, "sample_idx": [0, 0],
+                         "input": ["I adore this tea, great taste every day.", "This tea is lovely every single morning."],
+                         "target": ["great", "great"], "error": [None, None], "confidence": [None, None],
+                         "label_scores": [None, None], "round": [0, 1]},
+                        schema_overrides={"error": pl.String, "confidence": pl.Float64, "label_scores": pl.String})
+    filtered, _ = apply_filters(rows, SEEDS, spec)
+    assert dict(filtered.select("row_id", "reject_reason").iter_rows()) == {"r0": None, "r1": "label_check_failed"}
