@@ -65,9 +65,8 @@ def _spec(work: Path, name: str, student: str, label_rows: int, rounds: int, per
            # the shipped MiniLM settings, or a TF-IDF student with its defaults for a quick look
            "student": base["student"] if student == "encoder_classifier" else {"kind": student}}
     if rounds:
-        # the LLM2LLM half stays off (no student errors expanded), so only active selection acts
-        doc["rounds"] = {"max_rounds": rounds, "strategy": {"name": "rephrase", "samples": 1}, "min_improvement": 1.0,
-                         "active": {"pool_rows": per_round, "selection": selection}}
+        # no error-driven expansion (strategy null): only active selection acts
+        doc["rounds"] = {"max_rounds": rounds, "strategy": None, "active": {"pool_rows": per_round, "selection": selection}}
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -90,14 +90,19 @@ class PipelineSpec(_Strict):
             raise ValueError(f"eval.metrics: {wrong} do not apply to a {self.task} task; use {list(TASK_METRICS[self.task])}")
         from synth_assets.strategies import STRATEGIES
 
-        if self.task not in STRATEGIES[self.rounds.strategy.name].tasks:
-            raise ValueError(f"rounds.strategy.name: strategy {self.rounds.strategy.name!r} does not apply to a {self.task} task")
+        round_strategy = self.rounds.strategy
+        if round_strategy is not None and self.task not in STRATEGIES[round_strategy.name].tasks:
+            raise ValueError(f"rounds.strategy.name: strategy {round_strategy.name!r} does not apply to a {self.task} task")
+        if round_strategy is None and self.rounds.max_rounds and not self.rounds.active.pool_rows:
+            raise ValueError("rounds.strategy: without an error strategy a round has nothing to do; "
+                             "set rounds.strategy or rounds.active.pool_rows")
         for i, cfg in enumerate(self.strategies):
             tasks = STRATEGIES[cfg.name].tasks
             if self.task not in tasks:
                 raise ValueError(f"strategies.{i}.name: strategy {cfg.name!r} does not apply to a {self.task} task "
                                  f"(it applies to: {', '.join(tasks)})")
-        for field, cfg in [*((f"strategies.{i}", c) for i, c in enumerate(self.strategies)), ("rounds.strategy", self.rounds.strategy)]:
+        round_cfg = [("rounds.strategy", round_strategy)] if round_strategy is not None else []
+        for field, cfg in [*((f"strategies.{i}", c) for i, c in enumerate(self.strategies)), *round_cfg]:
             if cfg.votes and (self.task != "math" or STRATEGIES[cfg.name].same_problem):
                 makers = sorted(n for n, s in STRATEGIES.items() if not s.same_problem and "math" in s.tasks)
                 raise ValueError(f"{field}.votes: only strategies that write new math problems take votes "

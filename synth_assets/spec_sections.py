@@ -300,8 +300,9 @@ class RoundsSpec(_Strict):
     """Error-driven rounds (LLM2LLM): the student's mistakes on the labelled seeds seed the next expansions."""
 
     max_rounds: int = Field(0, ge=0, le=10)  # 0: no rounds after the first train set
-    # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction)
-    strategy: StrategySpec = StrategySpec(name="error_driven", samples=2)
+    # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction);
+    # null: no error-driven expansion, the rounds only label the active pool
+    strategy: StrategySpec | None = StrategySpec(name="error_driven", samples=2)
     # a seed also counts as an error when the student gives its true label less probability than this
     # (classifier students): small students often fit their seeds, yet stay unsure where they will fail
     uncertain_below: float = Field(0.0, ge=0.0, le=1.0)

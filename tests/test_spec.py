@@ -179,6 +179,8 @@ def test_active_selection_and_label_checks_are_validated_by_field(tmp_path: Path
     assert "rounds.active.selection: 'margin' ranks the student's label probabilities" in _error(
         tmp_path, student={"kind": "causal_lm"}, rounds={"max_rounds": 1, "active": {"pool_rows": 10}})
     assert "rounds.active.selection" in _error(tmp_path, rounds={"max_rounds": 1, "active": {"pool_rows": 1, "selection": "vibes"}})
+    assert "rounds.strategy: without an error strategy a round has nothing to do" in _error(
+        tmp_path, rounds={"max_rounds": 1, "strategy": None})
     ok = load_spec(write_spec(tmp_path, strategies=[{"name": "label", "pool_rows": 3}, {"name": "hard_negative"}],
                               rounds={"max_rounds": 1, "active": {"pool_rows": 2}, "strategy": {"name": "hard_negative"}}))
     assert ok.strategies[1].checks_label and not ok.strategies[0].checks_label and ok.rounds.strategy.checks_label

@@ -11,7 +11,8 @@ from synth_assets.storage.plots import image_markdown, length_histogram
 CODE_VERSION = "2"  # 2: the rationale column
 # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 # 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
-FILTERED_VERSION = "3"
+# 4: teacher_label (label checks) and the student-aware columns
+FILTERED_VERSION = "4"
 TRAIN_SCHEMA = {
     "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
     "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
@@ -72,7 +73,8 @@ def build_filter_assets(b: Build) -> list:
         code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels')}",
         description=(
             "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
-            "calibrated confidence vs min_confidence, answer checks (verified, majority_answer, agreement), "
+            "calibrated confidence vs min_confidence, teacher_label (the teacher's own label of a text written for a label), "
+            "answer checks (verified, majority_answer, agreement), "
             "judge_score when the judge is on, contaminated (contains an eval item), dup_of, "
             "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
         ),

@@ -79,7 +79,7 @@ def _round(b: Build, r: int) -> list:
         active_pool = inputs.pop("active_pool", None)
         # a round's own sampling seeds: the same strategy on the same seed must not replay an earlier round's calls
         teacher_r = spec.teacher.model_copy(update={"seed": spec.teacher.seed + 1000 * r})
-        round_spec = spec.model_copy(update={"strategies": [spec.rounds.strategy], "teacher": teacher_r})
+        round_spec = spec.model_copy(update={"strategies": [s for s in [spec.rounds.strategy] if s], "teacher": teacher_r})
         budget = spec.teacher_budget()
         for df in inputs.values():  # the cap covers the dataset: earlier rounds' calls count
             done = df.filter(pl.col("error").is_null())

@@ -41,7 +41,7 @@ def _dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, 
 def _checked(spec: PipelineSpec, columns: list[str]) -> pl.Expr:
     """Rows whose text the teacher re-labelled (verify_label): round 0 by its strategies, later rounds by rounds.strategy."""
     first = [cfg.name for cfg in spec.strategies if cfg.checks_label]
-    later = [spec.rounds.strategy.name] if spec.rounds.strategy.checks_label else []
+    later = [spec.rounds.strategy.name] if spec.rounds.strategy and spec.rounds.strategy.checks_label else []
     in_round = pl.col("round") if "round" in columns else pl.lit(0)
     strategy = pl.col("strategy")
     return (strategy != "label") & pl.when(in_round == 0).then(strategy.is_in(first)).otherwise(strategy.is_in(later))
