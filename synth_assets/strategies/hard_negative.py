@@ -30,7 +30,10 @@ TEMPLATE = (
 
 
 # Small models echo the prompt's frame around the rewrite: a "Text:" line, a sentence announcing
-# "the answer is ...", or the rewrite quoted inside "The review is "...". Those are not the text.
+# "the answer is ...", the rewrite quoted inside "The review is "...", a made-up heading, or a
+# restated instruction before "Here is the rewritten text:". Those are not the text.
+_AFTER_LEAD_IN = re.compile(r"\b(?:rewritten|new|modified) (?:text|review|version)\s*:\s*", re.I)
+_HEADING = re.compile(r"^[^.!?:\n]{0,40}\breview\s*:\s*", re.I)
 _TEXT_LINE = re.compile(r"^\s*text\s*:\s*(.+?)(?:\n\s*\n|$)", re.I | re.M | re.S)
 _ANSWER_SENTENCE = re.compile(r"[^.!?\n\"]*\bthe answer\b[^.!?\n]*[.!?]?[\"']?", re.I)
 _QUOTED = re.compile(r"\"([^\"]{20,})\"")
@@ -40,6 +43,9 @@ _WORDS = re.compile(r"\w+")
 def extract_rewrite(reply: str | None) -> str:
     """The rewritten text inside a small model's reply, without the echoed frame."""
     text = clean_rewrite(reply)
+    lead_ins = list(_AFTER_LEAD_IN.finditer(text))
+    text = text[lead_ins[-1].end():] if lead_ins else text
+    text = _HEADING.sub("", text, count=1)
     line = _TEXT_LINE.search(text)
     text = line.group(1) if line else text
     text = _ANSWER_SENTENCE.sub(" ", text).strip()
@@ -47,6 +53,13 @@ def extract_rewrite(reply: str | None) -> str:
     if quoted and len(text) - len(quoted.group(0)) < 30:  # a short frame around one quoted text
         text = quoted.group(1)
     return " ".join(text.split())
+
+
+def echoes_instruction(spec: PipelineSpec, text: str) -> bool:
+    """A reply that restates the task (quotes a label word, talks of rewriting) is no rewrite; and
+    the label word in it would sway the teacher's label check."""
+    quoted = any(f'"{spec.word_for(label).lower()}"' in text.lower() for label in spec.labels)
+    return quoted or re.search(r"\brewrit(?:e|ten|ing)\b", text, re.I) is not None
 
 
 def same_words(a: str, b: str) -> bool:
@@ -64,7 +77,7 @@ def flipped_label(spec: PipelineSpec, seed: Seed) -> str:
 
 class HardNegativeStrategy:
     name = "hard_negative"
-    version = "1"
+    version = "2"
     tasks = ("classification",)
     same_problem = False  # the row's label is its own, not its seed's
     dedup_on = ("input",)
@@ -86,6 +99,8 @@ class HardNegativeStrategy:
         text = extract_rewrite(result.text)
         if not text:
             return Parsed(input=None, target=target, error="empty rewrite")
+        if echoes_instruction(spec, text):
+            return Parsed(input=None, target=target, error="reply restates the instruction instead of rewriting the text")
         if same_words(text, seed.input):
             return Parsed(input=None, target=target, error="rewrite left the seed unchanged")
         return Parsed(input=text, target=target, parts={"contrast_of": seed.seed_id, "seed_label": seed.target})

@@ -138,3 +138,26 @@ def test_label_checks_follow_the_config_of_the_round_that_made_the_row(tmp_path:
                         schema_overrides={"error": pl.String, "confidence": pl.Float64, "label_scores": pl.String})
     filtered, _ = apply_filters(rows, SEEDS, spec)
     assert dict(filtered.select("row_id", "reject_reason").iter_rows()) == {"r0": None, "r1": "label_check_failed"}
+
+
+# Real SmolLM2-135M replies from a run of synth_assets/pipelines/sentiment_active.yaml
+REAL_REPLIES = [
+    ('Rewrite the text to achieve "bad" style while keeping the subject and topic of the original text intact. '
+     'Here is the rewritten text: I recently discovered that one of the hottest and most innovative products is awful.',
+     "I recently discovered that one of the hottest and most innovative products is awful."),
+    ('Rewrite the text to achieve "bad" instead of "great", and provide the rewritten text to include the words "no" '
+     'and "more than 5 months" to reflect the idea of "very little" in the original text.', None),
+    ("The Great Product Review: This product had a very strange flavor to it. Perhaps it's a mistake somewhere.",
+     "This product had a very strange flavor to it. Perhaps it's a mistake somewhere."),
+]
+
+
+def test_instruction_echoes_and_headings_are_not_rewrites(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, label_words={"great": "great", "other": "bad"}))
+    seed = Seed("s", "An unrelated seed review about frozen sorbet treats.", "great")
+    for reply_text, expected in REAL_REPLIES:
+        parsed = STRATEGY.parse(spec, seed, GenerationResult(text=reply_text))
+        if expected is None:
+            assert parsed.input is None and parsed.error == "reply restates the instruction instead of rewriting the text"
+        else:
+            assert parsed.error is None and parsed.input == expected
