@@ -183,7 +183,7 @@ class JudgeSpec(_Strict):
 
 
 class StudentAwareSpec(_Strict):
-    """Rounds only: drop a generated row the current student already gets right; it teaches nothing."""
+    """Drop a generated row the current student (round 0: seeds-only; round r: round r-1's) already gets right."""
 
     enabled: bool = False
     # a classifier student must also give the row's target at least this probability to count as knowing it

@@ -1,10 +1,13 @@
 """Filtered expansions and the train set: verdicts per row, then the exact rows a student sees."""
 
 import polars as pl
-from dagster import AssetIn, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.student import train_variant
+from synth_assets.evaluation.students import student_outputs
 from synth_assets.filters.apply import apply_filters, training_candidates
+from synth_assets.filters.student_aware import StudentPredict
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
 
@@ -28,6 +31,27 @@ def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
     ).cast(TRAIN_SCHEMA)
 
 
+def seed_rows(seeds: pl.DataFrame) -> pl.DataFrame:
+    """The labelled seeds as train_set rows (origin `seed`, round 0)."""
+    return seeds.filter(pl.col("target").is_not_null()).select(
+        pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
+        pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
+        pl.lit(None, pl.String).alias("rationale"),
+    ).cast(TRAIN_SCHEMA)
+
+
+def seeds_only_student(b: Build, context: AssetExecutionContext, seeds: pl.DataFrame) -> StudentPredict | None:
+    """Round 0's current student for the student-aware filter: the seeds-only baseline.
+
+    Trained on exactly the rows student_checkpoint's seeds_only variant trains on, so the checkpoint
+    cache holds it once and student_checkpoint reuses it.
+    """
+    if not b.spec.filters.student_aware.enabled:
+        return None
+    checkpoint = train_variant(b, context, seed_rows(seeds), "seeds_only")
+    return lambda texts: student_outputs(b.spec, checkpoint, texts)
+
+
 def length_chart(df: pl.DataFrame) -> str:
     """Input lengths of accepted vs rejected candidate rows (teacher-measuring rows left out)."""
     lengths = df.filter(training_candidates() & pl.col("input").is_not_null()).select("accepted", pl.col("input").str.len_chars())
@@ -41,8 +65,10 @@ def build_filter_assets(b: Build) -> list:
     ins = {"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
            "eval_set": AssetIn(key=b.key("eval_set"))}
 
-    def verdicts(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, judgements: pl.DataFrame | None):
-        df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=judgements)
+    def verdicts(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
+                 judgements: pl.DataFrame | None):
+        df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=judgements,
+                                   student=seeds_only_student(b, context, seeds))
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
             df,
@@ -59,18 +85,21 @@ def build_filter_assets(b: Build) -> list:
     if spec.filters.judge.enabled:
         ins["judgements"] = AssetIn(key=b.key("judgements"))
 
-        def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, judgements: pl.DataFrame):
-            return verdicts(expansions, seeds, eval_set, judgements)
+        def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
+                     judgements: pl.DataFrame):
+            return verdicts(context, expansions, seeds, eval_set, judgements)
     else:
-        def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
-            return verdicts(expansions, seeds, eval_set, None)
+        def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
+            return verdicts(context, expansions, seeds, eval_set, None)
 
+    student_sections = ("student", "instruction", "task") if spec.filters.student_aware.enabled else ()
     filtered = asset(
         key=b.key("filtered"),
         ins=ins,
         group_name=b.group,
         kinds=TABLE_KINDS,
-        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels')}",
+        # with the student-aware filter on, the seeds-only student's settings shape the verdicts too
+        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}",
         description=(
             "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
             "calibrated confidence vs min_confidence, teacher_label (the teacher's own label of a text written for a label), "
@@ -89,16 +118,12 @@ def build_filter_assets(b: Build) -> list:
         description="The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable via the `lineage` view.",
     )
     def train_set(filtered: pl.DataFrame, seeds: pl.DataFrame):
-        seed_rows = seeds.filter(pl.col("target").is_not_null()).select(
-            pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
-            pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
-            pl.lit(None, pl.String).alias("rationale"),
-        )
+        seeds_part = seed_rows(seeds)
         expansion_rows = accepted_rows(filtered)
-        df = pl.concat([seed_rows.cast(TRAIN_SCHEMA), expansion_rows])
+        df = pl.concat([seeds_part, expansion_rows])
         return table_output(
             df,
-            seeds=seed_rows.height,
+            seeds=seeds_part.height,
             expansions=expansion_rows.height,
             label_counts=MetadataValue.json(dict(df.group_by("target").len().iter_rows())),
         )

@@ -1,7 +1,7 @@
 """Student-aware filter: a generated row the current student already gets right teaches it nothing.
 
-Only rounds have a current student (the previous round's checkpoint), so only round tables carry
-this verdict. A classifier must predict the row's target *and* give it at least `min_true_prob`:
+The current student is the seeds-only baseline for round 0's rows and the previous round's
+checkpoint for a round's rows. A classifier must predict the row's target *and* give it at least `min_true_prob`:
 a right answer held with little conviction is still worth teaching. A causal-LM student gives no
 probabilities, so for it a right answer is enough.
 """

@@ -80,3 +80,23 @@ def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path,
     made = calls(log)
     assert run_pipeline(spec, warehouse, call_log=log, instance=DagsterInstance.ephemeral()).success
     assert calls(log) == made
+
+
+def test_round_zero_is_filtered_by_the_seeds_only_student_trained_once(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path, filters={"confidence": {"min_precision": 0.0, "min_support": 1},
+                                                   "student_aware": {"enabled": True, "min_true_prob": 0.5}}))
+    warehouse = tmp_path / "warehouse"
+    assert run_pipeline(spec, warehouse, instance=DagsterInstance.ephemeral()).success
+    filtered = table(warehouse, spec, "filtered")
+    candidates = filtered.filter(pl.col("teacher_correct").is_null() & pl.col("student_knows").is_not_null())
+    assert candidates.height > 0
+    # the verdicts are the seeds-only student's own answers, recomputed here
+    baseline = table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "seeds_only").row(0, named=True)
+    answers = student_outputs(spec, baseline, candidates["input"].to_list())
+    assert candidates["student_prediction"].to_list() == [a.label for a in answers]
+    knows = [a.label == t and a.probs[t] >= 0.5 for a, t in zip(answers, candidates["target"])]
+    assert candidates["student_knows"].to_list() == knows and any(knows)
+    dropped = filtered.filter(pl.col("reject_reason") == "student_already_right")
+    assert dropped.height == sum(knows) and not dropped["accepted"].any()
+    # one training: the baseline the filter used is the checkpoint student_checkpoint reused
+    assert len(list((warehouse / "_checkpoints").iterdir())) == 2  # seeds_only + synthetic
