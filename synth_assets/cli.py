@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -71,19 +72,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _round_numbers(base: Path) -> list[int]:
+    """The rounds a pipeline has materialised (train_set_r<r>.parquet present)."""
+    found = (re.fullmatch(r"train_set_r(\d+)", p.stem) for p in base.glob("train_set_r*.parquet"))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
 def print_summary(warehouse: Path, pipeline: str) -> None:
-    """Row counts per stage and the eval table, read from Parquet (the source of truth)."""
+    """Row counts per stage, one line per round, and every model's scores, read from Parquet (the source of truth)."""
     import polars as pl
 
     base = warehouse / pipeline
+
+    def rows(table: str) -> int | str:
+        path = base / f"{table}.parquet"
+        return pl.read_parquet(path).height if path.exists() else "-"
+
     print(f"\n== {pipeline} ({base})")
     for table in SUMMARY_TABLES:
-        path = base / f"{table}.parquet"
-        print(f"  {table:<20} {pl.read_parquet(path).height if path.exists() else '-':>8} rows")
-    scores = base / "eval_scores.parquet"
-    if scores.exists():
-        df = pl.read_parquet(scores).pivot(on="metric", index="model", values="value")
-        with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3):
+        print(f"  {table:<20} {rows(table):>8} rows")
+    rounds = _round_numbers(base)
+    for r in rounds:
+        filtered = base / f"filtered_r{r}.parquet"
+        accepted = int(pl.read_parquet(filtered, columns=["accepted"])["accepted"].sum()) if filtered.exists() else "-"
+        print(f"  round {r}: {rows(f'student_errors_r{r}')} student errors, {rows(f'active_pool_r{r}')} active pool rows -> "
+              f"{rows(f'expansions_r{r}')} teacher rows, {accepted} accepted; train_set_r{r} {rows(f'train_set_r{r}')} rows")
+    paths = [p for p in [base / "eval_scores.parquet", *(base / f"eval_scores_r{r}.parquet" for r in rounds)] if p.exists()]
+    if paths:
+        scores = pl.concat([pl.read_parquet(p).select("round", "model", "metric", "value") for p in paths])
+        df = scores.pivot(on="metric", index=["round", "model"], values="value")
+        with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3, tbl_rows=50):
             print(df)
 
 

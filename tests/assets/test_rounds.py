@@ -6,14 +6,16 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from dagster import DagsterInstance
 
 from spec_helpers import write_spec
+from synth_assets.cli import print_summary
 from pipeline_helpers import calls, run_pipeline, table
 from synth_assets.spec import load_spec
 
 
-def test_two_rounds_grow_the_train_set_from_student_errors(tmp_path: Path) -> None:
+def test_two_rounds_grow_the_train_set_from_student_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     spec = load_spec(write_spec(tmp_path, rounds={"max_rounds": 2, "strategy": {"name": "rephrase", "samples": 2},
                                                   "min_improvement": 0.0, "uncertain_below": 0.9}))
     warehouse, log = tmp_path / "warehouse", tmp_path / "calls.log"
@@ -53,6 +55,13 @@ def test_two_rounds_grow_the_train_set_from_student_errors(tmp_path: Path) -> No
         lineage = con.execute("select count(*), count(distinct error_prediction) from tiny.error_lineage where round = 1").fetchone()
     assert [r for (r,) in by_round] == [0, 1, 2]
     assert lineage[0] == train1.filter(pl.col("round") == 1).height
+
+    # `synth summary` shows one line per round and every round's scores
+    capsys.readouterr()
+    print_summary(warehouse, spec.name)
+    shown = capsys.readouterr().out
+    assert f"round 1: {errors1.height} student errors, - active pool rows -> {exp1.height} teacher rows" in shown
+    assert f"train_set_r1 {train1.height} rows" in shown and "student_round_2" in shown
 
     # nothing changed: a second run makes no teacher calls and trains nothing
     made = calls(log)
