@@ -77,8 +77,8 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
 
     `judgements` (the judge's scores by row_id) is given only when the spec turns the judge on.
     `reference_labels`: round 0's expansions, whose teacher labels of the labelled seeds measure the
-    teacher for a round that labels only pool rows. `student`: the current student (rounds), for the
-    student-aware filter.
+    teacher for a round that labels only pool rows. `student`: the current student (round 0: the
+    seeds-only baseline; round r: round r-1's), for the student-aware filter.
     """
     config_hash = spec.section_hash("filters")
     f = spec.filters
