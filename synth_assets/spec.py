@@ -11,28 +11,30 @@ from pydantic import Field, ValidationError, model_validator
 
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.budget import Budget, Price
-from synth_assets.spec_sections import (
-    ActiveSpec,
-    BudgetSpec,
-    ChecksSpec,
+from synth_assets.spec_filters import (
     ConfidenceSpec,
     ConsistencySpec,
     DecontaminationSpec,
     EmbeddingDedupSpec,
-    EvalSpec,
     FiltersSpec,
     JudgeSpec,
     NearDedupSpec,
+    StudentAwareSpec,
+    ValiditySpec,
+)
+from synth_assets.spec_sections import (
+    ActiveSpec,
+    BudgetSpec,
+    ChecksSpec,
+    EvalSpec,
     PriceSpec,
     RoundsSpec,
     SourceSpec,
     StrategySpec,
-    StudentAwareSpec,
     StudentSpec,
     TASKS,
     TASK_METRICS,
     TeacherSpec,
-    ValiditySpec,
     _Strict,
 )
 
