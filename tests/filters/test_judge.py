@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from recorded_replies import records
+from scripted_teacher import ScriptedTeacher
 from spec_helpers import write_math_spec, write_spec
 from synth_assets.filters.apply import apply_filters
 from synth_assets.filters.judge import agreement, judge_request, judge_rows, parse_score, wrong_target
@@ -80,25 +81,22 @@ def test_wrong_targets_are_wrong(tmp_path: Path) -> None:
     assert wrong_target(math, "s1", "2.5") != "2.5"
 
 
-class TruthfulJudge:
+class TruthfulJudge(ScriptedTeacher):
     """Knows the seeds' labels: 5 for a right pair, 1 for a wrong one, prose for one text it cannot read."""
 
     model_id = "truthful@1"
 
     def __init__(self, truth: dict[str, str]) -> None:
+        super().__init__()
         self.truth = truth
 
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        out = []
-        for r in requests:
-            prompt = r.messages[0][1]
-            text = prompt.split("Text: ")[1].split("\n\nProposed answer: ")[0]
-            shown = prompt.split("Proposed answer: ")[1].split("\n")[0]
-            if text.startswith("Unreadable"):
-                out.append(GenerationResult(text="I cannot tell."))
-            else:
-                out.append(GenerationResult(text="Rating: 5" if self.truth.get(text, "yes") == shown else "1", tokens_in=5))
-        return out
+    def reply(self, r: GenerationRequest) -> GenerationResult:
+        prompt = r.messages[0][1]
+        text = prompt.split("Text: ")[1].split("\n\nProposed answer: ")[0]
+        shown = prompt.split("Proposed answer: ")[1].split("\n")[0]
+        if text.startswith("Unreadable"):
+            return GenerationResult(text="I cannot tell.")
+        return GenerationResult(text="Rating: 5" if self.truth.get(text, "yes") == shown else "1", tokens_in=5)
 
 
 def _judge_spec(tmp_path: Path):

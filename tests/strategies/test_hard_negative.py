@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from recorded_replies import records, rendered_prompt, reply, seed_of, spec_for
+from scripted_teacher import ScriptedTeacher
 from spec_helpers import write_spec
 from synth_assets.filters.apply import apply_filters
 from synth_assets.inference.base import GenerationRequest, GenerationResult
@@ -29,27 +30,16 @@ REWRITES = {"I love this tea": "I hate this tea, awful taste every morning.",
             "The cookies": "The cookies were lovely and soft."}
 
 
-class ScriptedTeacher:
+class RewritingTeacher(ScriptedTeacher):
     """Rewrites from REWRITES; scores 'no' (other) high for texts saying awful/stale/hate, else 'yes' (great)."""
 
-    model_id = "scripted@1"
-
-    def __init__(self) -> None:
-        self.seen: list[GenerationRequest] = []
-
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        self.seen += requests
-        out = []
-        for r in requests:
-            prompt = r.messages[0][1]
-            if r.choices:
-                negative = any(w in prompt.split("Text:")[-1].lower() for w in ("awful", "stale", "hate"))
-                out.append(GenerationResult(text=None, choice_logprobs={"yes": -3.0 if negative else -0.1,
-                                                                        "no": -0.1 if negative else -3.0}, tokens_in=7))
-            else:
-                text = next(v for k, v in REWRITES.items() if k in prompt)
-                out.append(GenerationResult(text=text, tokens_in=20, tokens_out=9))
-        return out
+    def reply(self, r: GenerationRequest) -> GenerationResult:
+        prompt = r.messages[0][1]
+        if r.choices:
+            negative = any(w in prompt.split("Text:")[-1].lower() for w in ("awful", "stale", "hate"))
+            return GenerationResult(text=None, choice_logprobs={"yes": -3.0 if negative else -0.1,
+                                                                "no": -0.1 if negative else -3.0}, tokens_in=7)
+        return GenerationResult(text=next(v for k, v in REWRITES.items() if k in prompt), tokens_in=20, tokens_out=9)
 
 
 def _spec(tmp_path: Path, **strategy):
@@ -89,7 +79,7 @@ def test_malformed_replies_are_error_rows(tmp_path: Path) -> None:
 
 def test_the_teacher_labels_each_rewrite_and_only_agreeing_ones_pass(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    teacher, cache = ScriptedTeacher(), TeacherCache(tmp_path / "w")
+    teacher, cache = RewritingTeacher(), TeacherCache(tmp_path / "w")
     df, _ = expand(spec, SEEDS, teacher, cache, batch_size=8)
     hard = df.filter(pl.col("strategy") == "hard_negative").sort("seed_id")
     # one generation plus one label check per parsed rewrite, the check priced into the row
@@ -110,7 +100,7 @@ def test_the_teacher_labels_each_rewrite_and_only_agreeing_ones_pass(tmp_path: P
 
 def test_an_unchecked_claim_is_taken_only_when_verify_label_is_off(tmp_path: Path) -> None:
     spec = _spec(tmp_path, verify_label=False)
-    df, _ = expand(spec, SEEDS, ScriptedTeacher(), TeacherCache(tmp_path / "w"), batch_size=8)
+    df, _ = expand(spec, SEEDS, RewritingTeacher(), TeacherCache(tmp_path / "w"), batch_size=8)
     hard = df.filter(pl.col("strategy") == "hard_negative")
     assert hard["label_scores"].is_null().all()
     filtered, _ = apply_filters(df, SEEDS, spec)
@@ -119,7 +109,7 @@ def test_an_unchecked_claim_is_taken_only_when_verify_label_is_off(tmp_path: Pat
 
 def test_a_failed_label_check_rejects_the_row(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    df, _ = expand(spec, SEEDS, ScriptedTeacher(), TeacherCache(tmp_path / "w"), batch_size=8)
+    df, _ = expand(spec, SEEDS, RewritingTeacher(), TeacherCache(tmp_path / "w"), batch_size=8)
     lost = df.with_columns(pl.when(pl.col("seed_id") == "s1").then(None).otherwise(pl.col("label_scores")).alias("label_scores"))
     filtered, _ = apply_filters(lost, SEEDS, spec)
     row = filtered.filter(pl.col("strategy") == "hard_negative", pl.col("seed_id") == "s1")

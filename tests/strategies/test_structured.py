@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from scripted_teacher import ScriptedTeacher
 from spec_helpers import write_spec
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
@@ -32,23 +33,17 @@ def test_parse_json_reply(reply: str, text: str | None, error: str | None) -> No
     assert (err or "").startswith(error or "") and (err is None) == (error is None)
 
 
-class ScriptedBackend:
+class ScriptedBackend(ScriptedTeacher):
     """Answers prose first; JSON only when the conversation carries the correction turn."""
 
-    model_id = "scripted@1"
-
     def __init__(self, fix: bool) -> None:
+        super().__init__()
         self.fix = fix
-        self.seen: list[GenerationRequest] = []
 
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        self.seen += requests
-        out = []
-        for r in requests:
-            corrected = len(r.messages) > 1 and "JSON schema" in r.messages[-1][1]
-            text = '{"text": "A brand new review of salted nuts."}' if corrected and self.fix else "I love this product!"
-            out.append(GenerationResult(text=text, tokens_in=10, tokens_out=5))
-        return out
+    def reply(self, r: GenerationRequest) -> GenerationResult:
+        corrected = len(r.messages) > 1 and "JSON schema" in r.messages[-1][1]
+        text = '{"text": "A brand new review of salted nuts."}' if corrected and self.fix else "I love this product!"
+        return GenerationResult(text=text, tokens_in=10, tokens_out=5)
 
 
 def _seeds() -> pl.DataFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from scripted_teacher import ScriptedTeacher
 from spec_helpers import write_math_spec, write_spec
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
@@ -18,26 +19,17 @@ SEEDS = pl.DataFrame({"seed_id": ["m1", "m2"], "input": ["Tom has 3 apples and g
                       "target": ["8", "5"]})
 
 
-class ScriptedBackend:
+class ScriptedBackend(ScriptedTeacher):
     """New problems as JSON; re-solves answer 8, 8, then 3 (by sample seed), so the votes are known."""
 
-    model_id = "scripted@1"
-
-    def __init__(self) -> None:
-        self.seen: list[GenerationRequest] = []
-
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        self.seen += requests
-        out = []
-        for r in requests:
-            prompt = r.messages[0][1]
-            if prompt.startswith("Solve the following"):
-                text = "Adding up gives the total.\n#### " + ("3" if r.params.seed == 2 else "8")
-            else:
-                problem = "Mia has 2 cats and adopts 6 more. How many cats?" if "Tom" in prompt else "Bo has 10 cups and breaks 2. How many?"
-                text = json.dumps({"problem": problem, "solution": "2 + 6 = 8\n#### 8"})
-            out.append(GenerationResult(text=text, tokens_in=10, tokens_out=4))
-        return out
+    def reply(self, r: GenerationRequest) -> GenerationResult:
+        prompt = r.messages[0][1]
+        if prompt.startswith("Solve the following"):
+            text = "Adding up gives the total.\n#### " + ("3" if r.params.seed == 2 else "8")
+        else:
+            problem = "Mia has 2 cats and adopts 6 more. How many cats?" if "Tom" in prompt else "Bo has 10 cups and breaks 2. How many?"
+            text = json.dumps({"problem": problem, "solution": "2 + 6 = 8\n#### 8"})
+        return GenerationResult(text=text, tokens_in=10, tokens_out=4)
 
 
 def test_each_new_problem_is_solved_votes_times(tmp_path: Path) -> None:
@@ -56,10 +48,9 @@ def test_each_new_problem_is_solved_votes_times(tmp_path: Path) -> None:
 
 
 def test_error_rows_get_no_votes(tmp_path: Path) -> None:
-    class Prose(ScriptedBackend):
-        def generate(self, requests):
-            self.seen += requests
-            return [GenerationResult(text="I'm ready to help. What's your math word problem?") for _ in requests]
+    class Prose(ScriptedTeacher):
+        def reply(self, request: GenerationRequest) -> GenerationResult:
+            return GenerationResult(text="I'm ready to help. What's your math word problem?")
 
     spec = load_spec(write_math_spec(tmp_path, strategies=[{"name": "new_question", "votes": 2}]))
     backend = Prose()
