@@ -9,6 +9,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.student import synthetic_student
 from synth_assets.evaluation.students import student_outputs
 from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
 from synth_assets.storage.outputs import table_output
@@ -36,7 +37,7 @@ def build_active_pool(b: Build, r: int, key, version: str):
                        f"({active.selection}), for the teacher to label (PGKD active selection).")
     def active_pool(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,
                     **earlier_expansions: pl.DataFrame):
-        student = student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+        student = synthetic_student(student_checkpoint)
         done = labelled_before(list(earlier_expansions.values()))
         pool = seeds.filter(pl.col("target").is_null() & ~pl.col("seed_id").is_in(done.implode()))
         ids, texts = pool["seed_id"].to_list(), pool["input"].to_list()

@@ -17,7 +17,7 @@ from synth_assets.assets.judgements import build_judgements
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.assets.evaluation import cost_per_point
 from synth_assets.assets.filtered import accepted_rows
-from synth_assets.assets.student import checkpoint_output, train_variant
+from synth_assets.assets.student import checkpoint_output, synthetic_student, train_variant
 from synth_assets.evaluation.scoring import is_correct, score_predictions
 from synth_assets.evaluation.students import student_outputs, student_predictions
 from synth_assets.filters.apply import apply_filters
@@ -116,7 +116,7 @@ def _round(b: Build, r: int) -> list:
         checkpoint = extra.get("student_checkpoint")
         student = None
         if checkpoint is not None:
-            row = checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+            row = synthetic_student(checkpoint)
             student = lambda texts: student_outputs(spec, row, texts)  # noqa: E731 (bound to this round's checkpoint)
         df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=extra.get("judgements"),
                                    reference_labels=reference, student=student)
@@ -172,7 +172,7 @@ def _round(b: Build, r: int) -> list:
 def _student_errors(spec: PipelineSpec, r: int, context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,
                     previous_errors: pl.DataFrame | None):
     """The wrongly predicted labelled seeds, or none when the previous round did not improve enough."""
-    student = student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+    student = synthetic_student(student_checkpoint)
     labelled = seeds.filter(pl.col("target").is_not_null())
     outputs = student_outputs(spec, student, labelled["input"].to_list())
     preds = [o.label for o in outputs]

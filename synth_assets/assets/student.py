@@ -66,6 +66,11 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
     }
 
 
+def synthetic_student(student_checkpoint: pl.DataFrame) -> dict:
+    """The synthetic-data student of a student_checkpoint table (round 0's or a round's): the one the next round asks."""
+    return student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+
+
 def checkpoint_output(rows: list[dict]):
     """The student_checkpoint table plus which checkpoints were reused rather than trained."""
     # reuse is run metadata, not content: in the table it would change the data version of identical checkpoints
