@@ -27,6 +27,7 @@ def build_evaluation(b: Build):
         ins={"student_checkpoint": AssetIn(key=b.key("student_checkpoint")), "eval_set": AssetIn(key=b.key("eval_set")),
              "expansions": AssetIn(key=b.key("expansions"))},
         required_resource_keys={b.teacher_key},
+        name=f"{spec.name}__evaluation",  # op names are global in a code location: one per pipeline
         group_name=b.group,
         code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher', 'task')}",
     )

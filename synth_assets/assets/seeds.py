@@ -45,6 +45,7 @@ def build_seed_assets(b: Build) -> list:
             "quarantine": AssetOut(key=b.key("quarantine"), description="Rows rejected at ingestion, each with a reason; nothing is silently dropped.", kinds=TABLE_KINDS),
         },
         deps=[b.key("seed_files")],
+        name=f"{spec.name}__ingest",  # op names are global in a code location: one per pipeline
         group_name=b.group,
         code_version=f"{CODE_VERSION}-{spec.section_hash('seeds', 'eval', 'labels', 'max_input_chars')}",
     )
