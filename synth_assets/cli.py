@@ -121,14 +121,23 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    """Read-only SQL over the catalog; never blocks or breaks a running pipeline."""
+    """Read-only SQL over the catalog; never blocks, breaks or rewrites a running pipeline's tables."""
     import duckdb
 
     from synth_assets.factory import default_warehouse
+    from synth_assets.storage.query import QueryRefused, error_line, read_only_catalog, read_statements
 
     warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
-    with duckdb.connect(str(warehouse / "synth.duckdb"), read_only=True) as con:
-        print(con.sql(args.sql))
+    try:
+        statements = read_statements(args.sql)  # all checked before any runs
+        with read_only_catalog(warehouse) as con:
+            for statement in statements:
+                result = con.sql(statement.query)
+                if result is not None:
+                    print(result)
+    except (QueryRefused, duckdb.Error) as exc:
+        print(f"error: {error_line(exc, warehouse)}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         ("status", cmd_status, "which assets are stale, and why"),
         ("summary", cmd_summary, "row counts per stage and eval scores"),
         ("catalog", cmd_catalog, "re-create the DuckDB views over the warehouse"),
-        ("query", cmd_query, "run read-only SQL against warehouse/synth.duckdb"),
+        ("query", cmd_query, "run read-only SQL (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW) against warehouse/synth.duckdb"),
         ("export", cmd_export, "write train_set (and filtered) as JSONL or a Hugging Face dataset"),
         ("ui", cmd_ui, "open the Dagster UI (dagster dev) on these pipelines"),
     ):
@@ -188,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", required=True, help="folder to write into (created if missing)")
             p.add_argument("--include-filtered", action="store_true", help="also export filtered: every expansion with its verdicts")
         if name == "query":
-            p.add_argument("sql")
+            p.add_argument("sql", help="read statements only; files outside the warehouse folder are out of reach")
         if name == "ui":
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=3000)
