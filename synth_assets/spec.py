@@ -174,13 +174,13 @@ def _source_columns(path: Path, fmt: str) -> list[str]:
     if fmt == "csv":
         import csv
 
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
             return next(csv.reader(fh), [])
     if fmt == "parquet":
         return list(pl.read_parquet_schema(path))
     import json
 
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
         for line in fh:
             if line.strip():
                 try:

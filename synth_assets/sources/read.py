@@ -62,16 +62,75 @@ class RawRow:
     problem: str | None = None
 
 
+class _LineFeed:
+    """The file's lines as the csv reader pulls them, keeping the current record's lines and first line number."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        self._text = text
+        self.record: list[str] = []
+        self.first_line = 1
+        self.exhausted = False
+
+    def __iter__(self) -> _LineFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline()
+        if not line:
+            self.exhausted = True
+            raise StopIteration
+        self.record.append(line)
+        return line
+
+    def next_record(self) -> None:
+        self.first_line += len(self.record)
+        self.record = []
+
+
+# a quoted field up to (not including) its closing quote, doubled quotes inside; then the rest of a field
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*')
+_REST = re.compile(r"[^,\r\n]*")
+
+
+def _unclosed_quote_line(feed: _LineFeed) -> int | None:
+    """The line where the quoted field left open at the end of the file begins, if the last record has one.
+
+    The csv module (not strict) reads an unclosed quote to the end of the file as one field; this
+    re-reads that record's own text the way it does to find the quote that opened the field.
+    """
+    text = "".join(feed.record)
+    i, opened = 0, None
+    while i < len(text):
+        if text[i] == '"':
+            end = _QUOTED.match(text, i).end()
+            if end == len(text):
+                opened = i
+                break
+            i = end + 1
+        i = _REST.match(text, i).end() + 1  # the rest of the field and the comma or newline after it
+    if opened is None:
+        return None
+    seen = 0
+    for n, line in enumerate(feed.record):
+        seen += len(line)
+        if opened < seen:
+            return feed.first_line + n
+    return None
+
+
 def _csv_rows(path: Path) -> Iterator[RawRow]:
     with open(path, "rb") as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text)
+        # utf-8-sig: spreadsheets save "CSV UTF-8" with a BOM, which would stick to the first column's name
+        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        feed = _LineFeed(text)
+        reader = csv.reader(feed)
         header = next(reader, None)
         if header is None:
             return
         header = _clean_row(header)[0]
         idx = 0
         while True:
+            feed.next_record()
             try:
                 fields = next(reader)
             except StopIteration:
@@ -82,7 +141,13 @@ def _csv_rows(path: Path) -> Iterator[RawRow]:
                 continue
             fields, undecodable = _clean_row(fields)
             raw = canonical_json(fields)
-            if undecodable:
+            # the reader asks for another line inside a record only when a quote is still open
+            opened = _unclosed_quote_line(feed) if feed.exhausted else None
+            if opened is not None:
+                left = feed.first_line + len(feed.record) - opened
+                yield RawRow(idx, None, raw, f"unclosed quote: the quoted field opened on line {opened} of {path} never closes, "
+                                             f"so its {left} lines to the end of the file were read as one field; add the closing quote")
+            elif undecodable:
                 yield RawRow(idx, None, raw, "invalid UTF-8 bytes")
             elif not any(f.strip() for f in fields):
                 yield RawRow(idx, None, raw, "empty row")
@@ -94,7 +159,7 @@ def _csv_rows(path: Path) -> Iterator[RawRow]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[RawRow]:
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
         for idx, line in enumerate(fh):
             raw, undecodable = _clean_text(line.rstrip("\n"))
             if undecodable:

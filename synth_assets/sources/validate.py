@@ -45,12 +45,26 @@ def _as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {list: "list", dict: "JSON object"}.get(type(value), type(value).__name__)
+
+
 def _not_text(src: SourceSpec, values: dict[str, Any]) -> str | None:
-    """A list or object where text belongs (JSONL, Parquet) is quarantined rather than turned into its repr."""
-    for column in (src.input, src.target):
-        value = values.get(column) if column else None
-        if isinstance(value, (list, dict)):
-            return f"column {column!r} holds a {'list' if isinstance(value, list) else 'JSON object'}, not text"
+    """A value that is not text where text belongs (JSONL, Parquet) is quarantined rather than turned into its repr.
+
+    The input must be a string: `12345` or `true` is a broken export, not a review. A target may
+    be a number or a boolean (a math answer, a `true`/`false` label), never a list or an object.
+    """
+    value = values.get(src.input)
+    if value is not None and not isinstance(value, str):
+        return f"column {src.input!r} holds a {_type_name(value)}, not text"
+    value = values.get(src.target) if src.target else None
+    if isinstance(value, (list, dict)):
+        return f"column {src.target!r} holds a {_type_name(value)}, not text"
     return None
 
 

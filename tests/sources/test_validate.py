@@ -56,18 +56,19 @@ def test_jsonl_bad_lines(tmp_path: Path) -> None:
         "{not json",
         json.dumps(["a", "list"]),
         "",
-        json.dumps({"text": 42, "label": "other"}),  # numbers are text too
+        json.dumps({"text": 42, "label": "other"}),  # a number is not text
         json.dumps({"label": "other"}),  # no input column in this row
     ]
     seeds.write_text("\n".join(lines) + "\n")
     spec = load_spec(write_spec(tmp_path, seeds=[{"path": str(seeds), "input": "text", "target": "label"}]))
     out = split_sources(spec, list(spec.seeds), "seed_id")
     assert len(out.rows) + len(out.quarantine) == len(lines)
-    assert [r["input"] for r in out.rows] == ["Great snack for kids", "42"]
+    assert [r["input"] for r in out.rows] == ["Great snack for kids"]
     reasons = {q["source_row"]: q["reason"] for q in out.quarantine}
     assert reasons[1].startswith("invalid JSON")
     assert reasons[2] == "expected a JSON object, found list"
     assert reasons[3] == "empty row"
+    assert reasons[4] == "column 'text' holds a number, not text"
     assert reasons[5].startswith("empty input")
 
 
@@ -101,6 +102,7 @@ def test_jsonl_values_that_are_not_text(tmp_path: Path) -> None:
                                 seeds=[{"path": str(seeds), "input": "review", "target": "label"}]))
     out = split_sources(spec, list(spec.seeds), "seed_id")
     reasons = {q["source_row"]: q["reason"] for q in out.quarantine}
-    assert reasons == {0: "column 'review' holds a list, not text", 1: "column 'label' holds a JSON object, not text"}
+    assert reasons == {0: "column 'review' holds a list, not text", 1: "column 'label' holds a JSON object, not text",
+                       3: "column 'review' holds a number, not text"}
     # JSON booleans keep JSON's spelling, so they match labels written the way the file writes them
-    assert [(r["input"], r["target"]) for r in out.rows] == [("Crunchy and fresh", "true"), ("42", "false")]
+    assert [(r["input"], r["target"]) for r in out.rows] == [("Crunchy and fresh", "true")]
