@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
 from synth_assets.hashing import stable_hash
 from synth_assets.storage.catalog import CHECKPOINT_DIR
+from synth_assets.storage.temp_files import temp_dir
 
 MANIFEST = "manifest.json"
 # Bump when training code changes in a way that makes old checkpoints wrong to reuse.
@@ -34,7 +34,7 @@ def cached_checkpoint(
     if manifest_path.exists():
         return final, json.loads(manifest_path.read_text()), True
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
+    tmp = temp_dir(final.parent, f".{key}.")  # not mkdtemp: its 0700 would lock a shared warehouse's other users out
     try:
         model_dir = tmp / "model"
         model_dir.mkdir()

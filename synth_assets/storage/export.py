@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +15,7 @@ import polars as pl
 from synth_assets.hashing import frame_hash
 from synth_assets.storage.catalog import memory_catalog
 from synth_assets.storage.parquet import read_table, table_path
+from synth_assets.storage.temp_files import temp_file
 
 FORMATS = ("jsonl", "hf")
 MANIFEST = "manifest.json"
@@ -53,13 +53,13 @@ def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
 
 def _write_jsonl(df: pl.DataFrame, path: Path) -> None:
     """Write to a temp file beside the target, then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, f".{path.name}.")
     os.close(fd)
     try:
         df.write_ndjson(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

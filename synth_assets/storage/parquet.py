@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
+
+from synth_assets.storage.temp_files import temp_file
 
 
 def table_path(root: Path, key: list[str], partition: str | None = None) -> Path:
@@ -17,9 +18,9 @@ def table_path(root: Path, key: list[str], partition: str | None = None) -> Path
 
 
 def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    """Write to a temp file in the same folder, fsync, then rename over the target (mode from the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file(path.parent, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             df.write_parquet(fh, compression="zstd", statistics=True)
@@ -27,7 +28,7 @@ def write_parquet_atomic(df: pl.DataFrame, path: Path) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
