@@ -51,12 +51,15 @@ class EmbeddingDedupSpec(_Strict):
 
 
 class DecontaminationSpec(_Strict):
-    """Rows that contain an eval item: shared `ngram`, or most of the item's `containment_ngram`-grams."""
+    """Rows that contain an eval item: shared `ngram`, or most of the item's `containment_ngram`-grams and words."""
 
     enabled: bool = True
     ngram: int = Field(13, ge=1, le=64)
     containment_ngram: int = Field(5, ge=1, le=64)
     min_containment: float = Field(0.5, gt=0.0, le=1.0)
+    # with the containment test, the share of the item's words the row must hold (every word of an
+    # item under `ngram` words): a template sibling differs from the item in its slot value; 0 = off
+    min_word_containment: float = Field(0.9, ge=0.0, le=1.0)
     embedding_threshold: float | None = Field(None, gt=0.0, le=1.0)  # cosine; null = no embedding test
 
 

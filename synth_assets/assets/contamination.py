@@ -5,15 +5,46 @@ pass unfiltered; an eval item among them makes every eval score a memory test. T
 blocking: the students are not trained on a leaking train set.
 """
 
+from pathlib import Path
+
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
 from synth_assets.assets.common import Build
-from synth_assets.filters.decontam import contaminated_by
+from synth_assets.filters.decontam import contaminated_by, shared_words
 from synth_assets.filters.embeddings import TextEmbedder
 from synth_assets.storage.outputs import preview_markdown
 
 MAX_LISTED = 100  # row ids in the check's metadata; the count is always complete
+NAMED = 3  # offending rows named in the check's description, the text a failed run prints
+SHARED_CHARS = 80  # of the shared text quoted per named row
+
+
+def offending_rows(hits: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame) -> pl.DataFrame:
+    """Each contaminated training row with where it came from (the seed file row) and the text it shares."""
+    source = seeds.select("seed_id", "source_file", "source_row")
+    items = eval_set.select(pl.col("eval_id").alias("contaminated_by"), pl.col("input").alias("_item"))
+    rows = hits.join(source, on="seed_id", how="left").join(items, on="contaminated_by", how="left")
+    shared = [shared_words(text, item) for text, item in zip(rows["input"].to_list(), rows["_item"].to_list())]
+    return rows.with_columns(pl.Series("shared_text", shared, dtype=pl.String)).drop("_item")
+
+
+def describe(offending: pl.DataFrame, named: int = NAMED) -> str:
+    """A few lines a user can act on: which file row holds which eval item, and the words they share."""
+    n = offending.height
+    lines = [f"{n} train_set {'row contains an eval item' if n == 1 else 'rows contain eval items'}; remove "
+             f"{'it' if n == 1 else 'them'} from the seed files (or the eval file) so the eval scores measure generalisation:"]
+    for row in offending.head(named).iter_rows(named=True):
+        where = f"{Path(row['source_file']).name} row {row['source_row']}" if row["source_file"] else f"seed {row['seed_id']}"
+        if row["origin"] != "seed":
+            where = f"{row['origin']} {row['row_id']} ({row['strategy']} of {where})"
+        shared = row["shared_text"] or ""
+        quoted = shared if len(shared) <= SHARED_CHARS else shared[:SHARED_CHARS - 3] + "..."
+        lines.append(f'- {where}: eval item {row["contaminated_by"]}, shared text "{quoted}"' if quoted
+                     else f"- {where}: eval item {row['contaminated_by']} (embedding match)")
+    if offending.height > named:
+        lines.append(f"- ... and {offending.height - named} more (metadata: offending, row_ids)")
+    return "\n".join(lines)
 
 
 def build_contamination_checks(b: Build) -> list:
@@ -25,7 +56,7 @@ def build_contamination_checks(b: Build) -> list:
     @asset_check(
         asset=b.key("train_set"),
         name="no_eval_contamination",
-        additional_ins={"eval_set": AssetIn(key=b.key("eval_set"))},
+        additional_ins={"eval_set": AssetIn(key=b.key("eval_set")), "seeds": AssetIn(key=b.key("seeds"))},
         blocking=True,
         description=(
             "Fails (ERROR, blocks training) if any train_set row, seeds included, contains an eval item: "
@@ -33,19 +64,17 @@ def build_contamination_checks(b: Build) -> list:
             "or an exact match of a short item."
         ),
     )
-    def no_eval_contamination(train_set: pl.DataFrame, eval_set: pl.DataFrame) -> AssetCheckResult:
+    def no_eval_contamination(train_set: pl.DataFrame, eval_set: pl.DataFrame, seeds: pl.DataFrame) -> AssetCheckResult:
         embedder = TextEmbedder(spec.filters.embedding_model) if cfg.embedding_threshold is not None else None
         hits = train_set.with_columns(contaminated_by(train_set["input"], eval_set, cfg, embedder)).filter(
             pl.col("contaminated_by").is_not_null()
         )
-        offending = hits.select("row_id", "origin", "contaminated_by", "input")
+        found = offending_rows(hits, seeds, eval_set)
+        offending = found.select("row_id", "origin", "source_file", "source_row", "contaminated_by", "shared_text", "input")
         return AssetCheckResult(
             passed=hits.height == 0,
             severity=AssetCheckSeverity.ERROR,
-            description=None if hits.height == 0 else (
-                f"{hits.height} train_set rows contain eval items; remove them from the seed files "
-                "(or the eval file) so the eval scores measure generalisation"
-            ),
+            description=None if hits.height == 0 else describe(found),
             metadata={
                 "contaminated_rows": MetadataValue.int(hits.height),
                 "by_origin": MetadataValue.json(dict(hits.group_by("origin").len().sort("origin").iter_rows())),

@@ -5,9 +5,15 @@ punctuation dropped, words split on whitespace):
 1. they share a word n-gram of `ngram` words (13 by default): the overlap test of GPT-3
    (Brown et al., "Language Models are Few-Shot Learners", 2020, appendix C);
 2. at least `min_containment` of the eval item's distinct `containment_ngram`-grams (5 words)
-   occur in the row. This catches an eval item pasted into a row with a word or two changed, which
-   breaks every 13-gram of a short item (one changed word in a 20-word review leaves ~60 % of its
-   5-grams, none of its 13-grams);
+   occur in the row, and so do at least `min_word_containment` (90 %) of its words, every one of
+   them when the item has fewer than `ngram` words (a word counts where a 3-word run of the item
+   around it is in the row). This catches an eval item pasted into a row with a word or two
+   changed, which breaks every 13-gram of a short item (one changed word in a 20-word review leaves
+   ~60 % of its 5-grams, none of its 13-grams). The word test tells a leak from a template
+   sibling: "What is the forecast for Mexican Hat, New Hampshire?" holds one of the two 5-grams of
+   "What is the forecast for Niger?" but not its slot word. Short templated texts (intents,
+   commands, queries) differ from their siblings by a slot value, so an item under 13 words must
+   be in the row whole;
 3. the eval item has fewer than `containment_ngram` words (no 5-gram to compare) and the row's
    normalised text equals it: for very short items only an exact match is evidence, since two
    words in common prove nothing;
@@ -18,6 +24,7 @@ The asset check on train_set runs the same test over every training row, labelle
 from __future__ import annotations
 
 from collections.abc import Sequence
+from difflib import SequenceMatcher
 
 import numpy as np
 import polars as pl
@@ -26,27 +33,64 @@ from synth_assets.filters.embeddings import TextEmbedder
 from synth_assets.filters.shingles import Tokens, ngrams, normalise, tokens
 from synth_assets.spec import DecontaminationSpec
 
+_RUN = 3  # an item word counts as held where a run of this many item words around it is in the row
+
 
 def _gram_table(tok: Tokens, n: int, side: str) -> pl.DataFrame:
     hashes, rows = ngrams(tok, n, short="drop")
     return pl.DataFrame({"h": hashes, side: rows}, schema={"h": pl.UInt64, side: pl.Int64}).unique()
 
 
-def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
-                        containment_ngram: int = 5, min_containment: float = 0.5) -> list[int | None]:
-    """Per text: the index of the first eval item it contains by rules 1-3, or None."""
+def _run_positions(tok: Tokens, run: int) -> pl.DataFrame:
+    """Every `run`-word run of every text with the position of its first word in that text."""
+    hashes, rows = ngrams(tok, run, short="drop")
+    starts = np.concatenate([[0], np.cumsum(tok.counts)[:-1]]).astype(np.int64)
+    first = np.arange(max(tok.hashes.size - run + 1, 0))
+    first = first[tok.rows[first] == tok.rows[first + run - 1]] if first.size else first  # the order ngrams() uses
+    return pl.DataFrame({"h": hashes, "eval": rows, "pos": first - starts[tok.rows[first]]},
+                        schema={"h": pl.UInt64, "eval": pl.Int64, "pos": pl.Int64})
+
+
+def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, eval_tok: Tokens, ngram: int, run: int,
+                   min_word_containment: float) -> pl.DataFrame:
+    """The (row, eval) pairs whose row holds enough of the item's words (every word of a short item).
+
+    A word is held where a run of `run` item words around it is in the row, so the slot value of a
+    template sibling does not count because it turns up elsewhere in the row.
+    """
+    if min_word_containment <= 0:  # the word test is off: the 5-gram share alone decides
+        return pairs
+    shared = (
+        pairs.join(_run_positions(eval_tok, run), on="eval")
+        .join(_gram_table(train_tok, run, "row"), on=["row", "h"], how="semi")
+    )
+    held = (
+        pl.concat([shared.select("row", "eval", pl.col("pos") + k) for k in range(run)])
+        .unique().group_by("row", "eval").len("held")
+    )
+    length = pl.DataFrame({"eval": np.arange(eval_tok.n_rows), "length": eval_tok.counts}, schema={"eval": pl.Int64, "length": pl.Int64})
+    need = pl.when(pl.col("length") < ngram).then(pl.col("length").cast(pl.Float64)).otherwise(min_word_containment * pl.col("length"))
+    return held.join(length, on="eval").filter(pl.col("held") >= need).select("row", "eval")
+
+
+def contained_pairs(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
+                    containment_ngram: int = 5, min_containment: float = 0.5,
+                    min_word_containment: float = 0.9) -> pl.DataFrame:
+    """Every (row, eval) pair of positions where text `row` contains eval item `eval` by rules 1-3."""
     train_tok, eval_tok = tokens(texts), tokens(eval_texts)
     shared_long = _gram_table(train_tok, ngram, "row").join(_gram_table(eval_tok, ngram, "eval"), on="h").select("row", "eval")
 
     eval_grams = _gram_table(eval_tok, containment_ngram, "eval")
     sizes = eval_grams.group_by("eval").len("n_eval")
-    contained = (
+    candidates = (
         _gram_table(train_tok, containment_ngram, "row").join(eval_grams, on="h")
         .group_by("row", "eval").len("shared")
         .join(sizes, on="eval")
         .filter(pl.col("shared") >= min_containment * pl.col("n_eval"))
         .select("row", "eval")
     )
+    # items under `containment_ngram` words take the exact rule, so every item here has a full run
+    contained = _holding_words(candidates, train_tok, eval_tok, ngram, min(_RUN, containment_ngram), min_word_containment)
 
     counts = eval_tok.counts
     short = np.flatnonzero((counts > 0) & (counts < containment_ngram))
@@ -55,8 +99,15 @@ def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | 
         .join(pl.DataFrame({"norm": normalise(eval_texts).gather(short), "eval": short}), on="norm")
         .select("row", "eval")
     )
-    first = pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).group_by("row").agg(pl.col("eval").min())
-    found = dict(first.iter_rows())
+    return pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).unique().sort("row", "eval")
+
+
+def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
+                        containment_ngram: int = 5, min_containment: float = 0.5,
+                        min_word_containment: float = 0.9) -> list[int | None]:
+    """Per text: the index of the first eval item it contains by rules 1-3, or None."""
+    pairs = contained_pairs(texts, eval_texts, ngram, containment_ngram, min_containment, min_word_containment)
+    found = dict(pairs.group_by("row").agg(pl.col("eval").min()).iter_rows())
     return [found.get(i) for i in range(len(texts))]
 
 
@@ -81,8 +132,16 @@ def contaminated_by(texts: Sequence[str | None] | pl.Series, eval_set: pl.DataFr
     """Per text: the eval_id of an eval item it contains (n-gram rules first, then embeddings), or null."""
     texts = list(texts)
     eval_texts, eval_ids = eval_set["input"].to_list(), eval_set["eval_id"].to_list()
-    hits = ngram_contamination(texts, eval_texts, cfg.ngram, cfg.containment_ngram, cfg.min_containment)
+    hits = ngram_contamination(texts, eval_texts, cfg.ngram, cfg.containment_ngram, cfg.min_containment, cfg.min_word_containment)
     if cfg.embedding_threshold is not None:
         semantic = embedding_contamination(texts, eval_texts, cfg.embedding_threshold, embedder or TextEmbedder())
         hits = [h if h is not None else s for h, s in zip(hits, semantic)]
     return pl.Series("contaminated_by", [None if h is None else eval_ids[h] for h in hits], dtype=pl.String)
+
+
+def shared_words(text: str | None, item: str | None) -> str:
+    """The longest run of normalised words a row shares with an eval item: what a user looks for in the row."""
+    a, b = normalise([text, item]).to_list()
+    words, item_words = a.split(), b.split()
+    match = SequenceMatcher(None, words, item_words, autojunk=False).find_longest_match(0, len(words), 0, len(item_words))
+    return " ".join(words[match.a:match.a + match.size])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from synth_assets.filters.decontam import contaminated_by, ngram_contamination
+from decontam_cases import intent_cases, review_cases
+from synth_assets.filters.decontam import contained_pairs, contaminated_by, ngram_contamination
 from synth_assets.filters.embeddings import TextEmbedder
 from synth_assets.spec import DecontaminationSpec
 
@@ -57,3 +58,43 @@ def test_embedding_threshold_catches_a_paraphrase_the_ngrams_miss() -> None:
     assert contaminated_by(rows, eval_set, DecontaminationSpec()).to_list() == [None, None]
     semantic = DecontaminationSpec(embedding_threshold=0.85)
     assert contaminated_by(rows, eval_set, semantic, TextEmbedder()).to_list() == ["e0", None]
+
+
+def test_a_template_sibling_is_not_a_leak_but_the_item_itself_is() -> None:
+    # one of the two 5-grams of a 6-word item is shared: 50 % containment, yet another slot value
+    item = ["What is the forecast for Niger?"]
+    rows = ["What is the forecast for Mexican Hat, New Hampshire?", "what is the forecast for NIGER, please",
+            "What is the forecast for Ghana? My sister lives in Niger."]
+    assert ngram_contamination(rows, item) == [None, 0, None]
+    assert ngram_contamination(rows, item, min_word_containment=0.0) == [0, 0, 0]  # the 5-gram share alone
+
+
+def test_a_long_item_may_miss_one_word_in_ten() -> None:
+    item = EVAL[1]  # 33 words
+    words = item.split()
+    one, four = list(words), list(words)
+    one[15] = "pretty"
+    four[15:19] = ["pretty"] * 4  # most 5-grams survive, but 4 of 33 words are gone
+    rows = [" ".join(one), " ".join(four)]
+    assert ngram_contamination(rows, [item], ngram=20) == [0, None]
+    assert ngram_contamination(rows, [item], ngram=20, min_word_containment=0.0) == [0, 0]
+
+
+def test_labelled_leaks_and_template_siblings() -> None:
+    # intent templates, and leaks and siblings of the shipped test reviews, their sentences and the math problems
+    for cases, siblings_flagged_before in ((intent_cases(), 57), (review_cases(), 549)):
+        items = sorted({c.item for c in cases})
+        index = {item: i for i, item in enumerate(items)}
+        rows = [c.row for c in cases]
+
+        def flagged(**rule) -> list[bool]:
+            pairs = set(contained_pairs(rows, items, **rule).iter_rows())
+            return [(i, index[c.item]) in pairs for i, c in enumerate(cases)]
+
+        now, before = flagged(), flagged(min_word_containment=0.0)
+        leaks = [c.leak for c in cases]
+        assert sum(leaks) > 40 and len(leaks) - sum(leaks) > 70
+        assert all(f for f, leak in zip(now, leaks) if leak), "every leak is caught"
+        assert not any(f for f, leak in zip(now, leaks) if not leak), "no template sibling is flagged"
+        assert all(f for f, leak in zip(before, leaks) if leak)
+        assert sum(f for f, leak in zip(before, leaks) if not leak) == siblings_flagged_before
