@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetCheckKey, AssetCheckSeverity, DagsterInstance
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from spec_helpers import write_spec
+from spec_helpers import DATA, write_spec
 from pipeline_helpers import JobRun, run_pipeline, table, tiny_job  # noqa: F401 (tiny_job is a fixture)
 from synth_assets.assets.checks import CONTRACTS, build_checks, schema_problems, train_set_problems
 from synth_assets.assets.common import Build
@@ -106,3 +106,18 @@ def test_train_set_problems_find_duplicates_and_unknown_labels(tiny_job: JobRun)
     found = train_set_problems(broken, tiny_job.spec.labels)
     assert found["duplicate_row_ids"] == 1 and found["duplicate_examples"] == [first["row_id"][0]]
     assert found["unknown_label_rows"] == 2 and found["unknown_labels"] == {"(null)": 1, "meh": 1}
+
+
+def test_acceptance_rate_skips_when_every_row_is_a_labelled_seed(tmp_path: Path) -> None:
+    # a valid spec: the teacher labels only labelled seeds, which measure it; nothing is there to accept
+    spec = load_spec(write_spec(tmp_path, seeds=[{"path": str(DATA / "seeds.csv"), "input": "review", "target": "score"}],
+                                strategies=[{"name": "label"}]))
+    instance = DagsterInstance.ephemeral()
+    assert run_pipeline(spec, tmp_path / "warehouse", instance=instance).success
+    key = AssetCheckKey(AssetKey([spec.name, "filtered"]), "acceptance_rate")
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    evaluation = record.event.dagster_event.event_specific_data
+    n = table(tmp_path / "warehouse", spec, "filtered").height
+    assert record.status == AssetCheckExecutionRecordStatus.SUCCEEDED and evaluation.metadata["skipped"].value is True
+    assert evaluation.description == (f"skipped: no candidate rows: all {n} rows are the teacher's labels of labelled "
+                                      "seeds, which measure the teacher and are not new training data")
