@@ -47,6 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     for spec in specs:
         print_summary(warehouse, spec.name)
+    if outcome.failures:
+        print("\nwhat failed:" if not ok else "\nwarnings:")
+        for line in outcome.failures:
+            print(f"  {line}")
     print(f"\n{'succeeded' if ok else 'FAILED'}: {materialised} asset materialisations in {elapsed:.0f} s. Explore with:")
     print(f"  duckdb -readonly {warehouse / 'synth.duckdb'}   (or: synth query \"select * from {specs[0].name}.eval_scores\")")
     return 0 if ok else 1
@@ -82,6 +86,8 @@ def print_summary(warehouse: Path, pipeline: str) -> None:
     """Row counts per stage, one line per round, and every model's scores, read from Parquet (the source of truth)."""
     import polars as pl
 
+    from synth_assets.evaluation.scoring import score_errors
+
     base = warehouse / pipeline
 
     def rows(table: str) -> int | str:
@@ -103,6 +109,8 @@ def print_summary(warehouse: Path, pipeline: str) -> None:
         df = scores.pivot(on="metric", index=["round", "model"], values="value")
         with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3, tbl_rows=50):
             print(df)
+        for line in score_errors(pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")):
+            print(f"  {line}")
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

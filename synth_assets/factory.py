@@ -10,6 +10,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, map_asset_spe
 from synth_assets.assets.checks import build_checks
 from synth_assets.assets.common import Build
 from synth_assets.assets.contamination import build_contamination_checks
+from synth_assets.assets.error_rate import build_error_rate_checks
 from synth_assets.automation import build_triggers, on_real_change
 from synth_assets.assets.evaluation import build_evaluation
 from synth_assets.assets.expansions import build_expansions
@@ -32,7 +33,7 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     computed += [build_expansions(b), *build_judgements(b), *build_filter_assets(b), build_student(b), build_evaluation(b),
                  *build_rounds(b)]
     condition = on_real_change()
-    checks = [*build_checks(b), *build_contamination_checks(b)]
+    checks = [*build_checks(b), *build_contamination_checks(b), *build_error_rate_checks(b)]
     return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed), *checks]
 
 

@@ -12,9 +12,9 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, materialize
+from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, Definitions, ExecuteInProcessResult, materialize
 
 from synth_assets.factory import observe_job_name
 from synth_assets.staleness import AssetState, asset_states
@@ -26,10 +26,12 @@ Rebuild = Callable[[], Definitions]
 
 @dataclass
 class RunOutcome:
-    """Whether every run succeeded and how many asset materialisations happened."""
+    """Whether every run succeeded, how many asset materialisations happened, and why steps or checks failed."""
 
     success: bool
     materialised: int
+    # one line per failed step or failed check, in the words of the error or the check's description
+    failures: list[str] = field(default_factory=list)
 
 
 def observe_and_states(defs: Definitions, pipelines: list[str], instance: DagsterInstance) -> list[AssetState]:
@@ -45,8 +47,9 @@ def materialize_all(defs: Definitions, pipelines: list[str], instance: DagsterIn
     states = observe_and_states(defs, pipelines, instance)
     graph = defs.resolve_asset_graph()
     todo = {s.key: _all_partitions(graph.get(s.key)) for s in states}
-    ok = _run_wave(defs, instance, todo, rebuild, workers)
-    return RunOutcome(ok, len(states))
+    failures: list[str] = []
+    ok = _run_wave(defs, instance, todo, rebuild, workers, failures)
+    return RunOutcome(ok, len(states), failures)
 
 
 def materialize_stale(defs: Definitions, pipelines: list[str], instance: DagsterInstance, log=print,
@@ -58,14 +61,15 @@ def materialize_stale(defs: Definitions, pipelines: list[str], instance: Dagster
     """
     states = observe_and_states(defs, pipelines, instance)
     done = 0
+    failures: list[str] = []
     for _ in range(len(states) + 1):
         todo = {s.key: list(s.partitions) for s in states if s.needs_run}
         if not todo:
-            return RunOutcome(True, done)
+            return RunOutcome(True, done, failures)
         log("materialising stale: " + ", ".join(k.to_user_string() + (f" [{len(p)} shards]" if p else "") for k, p in todo.items()))
         done += len(todo)
-        if not _run_wave(defs, instance, todo, rebuild, workers):
-            return RunOutcome(False, done)
+        if not _run_wave(defs, instance, todo, rebuild, workers, failures):
+            return RunOutcome(False, done, failures)
         states = observe_and_states(defs, pipelines, instance)
     raise RuntimeError("assets stayed stale after materialising them; is a data version non-deterministic?")
 
@@ -75,37 +79,64 @@ def _all_partitions(node) -> list[str]:
 
 
 def _run_wave(defs: Definitions, instance: DagsterInstance, todo: dict[AssetKey, list[str]],
-              rebuild: Rebuild | None, workers: int | None) -> bool:
+              rebuild: Rebuild | None, workers: int | None, failures: list[str]) -> bool:
     """Assets upstream of the sharded ones, the shards (in parallel), then the rest; False on a failure."""
     sharded = {k: parts for k, parts in todo.items() if parts}
     upstream = AssetSelection.assets(*sharded).upstream().resolve(defs.resolve_asset_graph()) if sharded else set()
     before = {k for k in todo if k not in sharded and k in upstream}
     after = set(todo) - set(sharded) - before
-    if before and not _materialize(defs, instance, before):
+    if before and not _materialize(defs, instance, before, failures=failures):
         return False
     for key, parts in sharded.items():
-        if not materialize_partitions(defs, instance, key, parts, rebuild, workers):
+        if not materialize_partitions(defs, instance, key, parts, rebuild, workers, failures):
             return False
-    return not after or _materialize(defs, instance, after)
+    return not after or _materialize(defs, instance, after, failures=failures)
 
 
-def _materialize(defs: Definitions, instance: DagsterInstance, keys: Iterable[AssetKey], partition: str | None = None) -> bool:
+def _materialize(defs: Definitions, instance: DagsterInstance, keys: Iterable[AssetKey], partition: str | None = None,
+                 failures: list[str] | None = None) -> bool:
     result = materialize(list(defs.assets), instance=instance, resources=defs.resources,
                          selection=AssetSelection.assets(*keys).required_multi_asset_neighbors(), partition_key=partition, raise_on_error=False)
+    if failures is not None:
+        failures += failure_lines(result, partition)
     return result.success
 
 
+def failure_lines(result: ExecuteInProcessResult, partition: str | None = None) -> list[str]:
+    """What went wrong in a run, as a user should read it: failed checks by their description, failed steps by their error."""
+    where = f" [{partition}]" if partition else ""
+    lines = []
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            kind = "check" if evaluation.severity == AssetCheckSeverity.ERROR else "warning"
+            lines.append(f"{kind} {evaluation.asset_key.to_user_string()}{where} {evaluation.check_name}: "
+                         f"{evaluation.description or 'failed'}")
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            # the user's error is the innermost cause; Dagster wraps it in "Error occurred while executing op ..."
+            while error.cause is not None:
+                error = error.cause
+            lines.append(f"step {event.step_key}{where} failed: {error.message.strip()}")
+    return lines
+
+
 def materialize_partitions(defs: Definitions, instance: DagsterInstance, key: AssetKey, partitions: list[str],
-                           rebuild: Rebuild | None = None, workers: int | None = None) -> bool:
+                           rebuild: Rebuild | None = None, workers: int | None = None,
+                           failures: list[str] | None = None) -> bool:
     """One Dagster run per partition; in parallel worker processes when the instance is shared on disk."""
     workers = min(workers or os.cpu_count() or 1, len(partitions))
     if rebuild is None or workers <= 1 or instance.is_ephemeral:
-        return all(_materialize(defs, instance, [key], p) for p in partitions)
+        return all(_materialize(defs, instance, [key], p, failures) for p in partitions)
     # spawn, not fork: the parent may hold threads (Dagster, torch) that a fork would copy mid-lock
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return all(pool.map(_materialize_in_worker, [(rebuild, key, p) for p in partitions]))
+        outcomes = list(pool.map(_materialize_in_worker, [(rebuild, key, p) for p in partitions]))
+    if failures is not None:
+        failures += [line for _, lines in outcomes for line in lines]
+    return all(ok for ok, _ in outcomes)
 
 
-def _materialize_in_worker(job: tuple[Rebuild, AssetKey, str]) -> bool:
+def _materialize_in_worker(job: tuple[Rebuild, AssetKey, str]) -> tuple[bool, list[str]]:
     rebuild, key, partition = job
-    return _materialize(rebuild(), DagsterInstance.get(), [key], partition)
+    failures: list[str] = []
+    return _materialize(rebuild(), DagsterInstance.get(), [key], partition, failures), failures

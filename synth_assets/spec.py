@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +41,8 @@ from synth_assets.spec_sections import (
 )
 
 SOURCE_FORMATS = ("csv", "jsonl", "parquet")
+DATA_ROOTS_ENV = "SYNTH_DATA_ROOTS"
+_FIELD_PREFIX = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*): (?P<rest>.*)$", re.S)
 
 
 class SpecError(ValueError):
@@ -165,7 +169,14 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid pipeline spec"]
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {field}: {e['msg']}")
+        # pydantic prefixes our own messages with "Value error, "; ours start with the field they
+        # are about ("pool_rows: ..."), which joins the location: strategies.1.pool_rows: ...
+        msg = e["msg"].removeprefix("Value error, ")
+        sub = _FIELD_PREFIX.match(msg)
+        if sub:
+            field = sub["field"] if field == "(top level)" else f"{field}.{sub['field']}"
+            msg = sub["rest"]
+        lines.append(f"  {field}: {msg}")
     return "\n".join(lines)
 
 
@@ -190,8 +201,21 @@ def _source_columns(path: Path, fmt: str) -> list[str]:
     return []
 
 
+def data_roots(base: Path) -> list[Path]:
+    """Folders a spec may read sources from: its own folder, plus $SYNTH_DATA_ROOTS (os.pathsep-separated)."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(DATA_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return [base.resolve(), *extra]
+
+
 def _check_source(base: Path, field: str, src: SourceSpec, spec_path: Path) -> SourceSpec:
     resolved = (base / src.path).resolve()
+    roots = data_roots(base)
+    # a spec shared through a deployment must not read files its author never meant to publish
+    if not any(resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise SpecError(f"{spec_path}: {field}.path: {src.path!r} resolves to {resolved}, outside the folders a spec may "
+                        f"read ({allowed}); move the file under the spec's folder, or allow its folder explicitly with "
+                        f"{DATA_ROOTS_ENV}={resolved.parent} (several folders separated by {os.pathsep!r})")
     if not resolved.is_file():
         raise SpecError(f"{spec_path}: {field}.path: file not found: {resolved}")
     fmt = src.resolved_format
@@ -225,7 +249,24 @@ def load_spec(path: str | Path) -> PipelineSpec:
     base = spec_path.parent
     seeds = [_check_source(base, f"seeds.{i}", s, spec_path) for i, s in enumerate(spec.seeds)]
     eval_src = _check_source(base, "eval", spec.eval, spec_path)
+    for i, src in enumerate(seeds):
+        if Path(src.path) == Path(eval_src.path):
+            raise SpecError(f"{spec_path}: eval.path: {spec.eval.path!r} is also seeds.{i}.path; the held-out set must be a "
+                            "file of its own, or every eval score measures memory instead of generalisation")
+    _check_api_keys(spec, spec_path)
     return spec.model_copy(update={"seeds": seeds, "eval": eval_src})
+
+
+def _check_api_keys(spec: PipelineSpec, spec_path: Path) -> None:
+    """A key variable that is unset fails the first teacher call; say so before anything runs."""
+    teachers = [("teacher", spec.teacher)]
+    if spec.filters.judge.teacher is not None:
+        teachers.append(("filters.judge.teacher", spec.filters.judge.teacher))
+    for field, teacher in teachers:
+        name = teacher.api_key_env
+        if name is not None and not os.environ.get(name):
+            raise SpecError(f"{spec_path}: {field}.api_key_env: the environment variable {name!r} is unset or empty; "
+                            f"export {name}=<your key> before running, or remove api_key_env for a server without a key")
 
 
 __all__ = ["ActiveSpec", "StudentAwareSpec", "PipelineSpec", "SOURCE_FORMATS", "SpecError", "load_spec", "BudgetSpec", "ChecksSpec", "ConfidenceSpec", "ConsistencySpec", "DecontaminationSpec", "EmbeddingDedupSpec", "EvalSpec", "FiltersSpec", "JudgeSpec", "NearDedupSpec", "PriceSpec", "RoundsSpec", "SourceSpec", "StrategySpec", "StudentSpec", "TASKS", "TASK_METRICS", "TeacherSpec", "ValiditySpec"]

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from synth_assets.spec_sections import TeacherSpec, _Strict
+from synth_assets.templates import check_template
+
+# what filters/judge.py fills a judge prompt with
+JUDGE_PLACEHOLDERS = ("instruction", "input", "target")
 
 
 class ValiditySpec(_Strict):
@@ -86,6 +90,13 @@ class JudgeSpec(_Strict):
     # labelled seeds judged with their true and a wrong target, to measure the judge (Cohen's kappa)
     calibration_seeds: int = Field(20, ge=0)
     min_kappa: float = Field(0.2, ge=-1.0, le=1.0)  # the asset check warns below this
+
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, prompt: str | None) -> str | None:
+        if prompt is not None:
+            check_template(prompt, "the judge", JUDGE_PLACEHOLDERS, required=("input", "target"))
+        return prompt
 
 
 class StudentAwareSpec(_Strict):

@@ -7,11 +7,40 @@ the field. `synth_assets.spec` assembles them into PipelineSpec and loads YAML f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from synth_assets.templates import check_template
 from synth_assets.training.base import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an http(s)://host[:port][/path] server address, or None when it is."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "has no http:// or https:// scheme" if not parts.scheme or not parts.netloc else f"uses {parts.scheme}://, not http(s)://"
+    if not parts.hostname:
+        return "names no host"
+    if parts.query or parts.fragment:
+        return "carries a query or fragment, which the server API does not take"
+    del port
+    return None
+
+
+def _server_url(url: str) -> str:
+    problem = url_problem(url)
+    if problem:
+        raise ValueError(f"{url!r} {problem}; write it as http(s)://host[:port][/path], e.g. http://127.0.0.1:8000/v1")
+    return url
+
+
+ServerURL = Annotated[str, AfterValidator(_server_url)]
+
 
 class _Strict(BaseModel):
     # Unknown keys are typos more often than not: reject them so they cannot be silently ignored.
@@ -40,7 +69,7 @@ class TeacherSpec(_Strict):
     backend: Literal["transformers", "vllm", "openai", "fake"] = "transformers"
     model: str = "embedded:smollm2-135m-instruct"
     # openai backend: a pool of OpenAI-compatible servers; the key comes from this env var, never the spec
-    base_urls: list[str] = []
+    base_urls: list[ServerURL] = []
     api_key_env: str | None = None
     concurrency: int = Field(8, ge=1, le=1024)
     timeout_s: float = Field(60.0, gt=0)
@@ -84,6 +113,18 @@ class StrategySpec(_Strict):
     # null: the strategy's own default (on for hard_negative, whose flipped label is the point of the row)
     verify_label: bool | None = None
 
+    @field_validator("prompt")
+    @classmethod
+    def _template(cls, prompt: str | None, info: ValidationInfo) -> str | None:
+        # a placeholder the strategy does not fill would reach the teacher literally, and a prompt
+        # without {input} sends every seed the same text: both are refused here, at load
+        name = info.data.get("name")
+        if prompt is not None and name is not None:
+            from synth_assets.strategies import STRATEGIES
+
+            check_template(prompt, f"the {name} strategy", STRATEGIES[name].placeholders)
+        return prompt
+
     @model_validator(mode="after")
     def _label_options(self) -> StrategySpec:
         if self.pool_rows is not None and self.name != "label":
@@ -115,6 +156,9 @@ class ChecksSpec(_Strict):
     # accepted share of the filtered rows that could become training data: outside it, the filters
     # are likely too strict (nothing learned) or too loose (the teacher's noise passes through)
     acceptance_rate: tuple[float, float] = (0.05, 0.95)
+    # share of teacher calls that may still fail after retries before expansions fails (blocking):
+    # above it the dataset is mostly holes, and what the teacher did answer is not worth training on
+    max_error_rate: float = Field(0.2, ge=0.0, le=1.0)
 
     @field_validator("acceptance_rate")
     @classmethod

@@ -5,6 +5,7 @@ A plain module (not conftest) so helpers can import it whatever conftest pytest 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -30,9 +31,26 @@ def write_spec(tmp_path: Path, **overrides) -> Path:
         "student": {"kind": "tfidf_logreg"},
     }
     spec.update(overrides)
+    for source in [*spec["seeds"], spec["eval"]]:
+        source["path"] = local_copy(tmp_path, source["path"])
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def local_copy(folder: Path, path: str) -> str:
+    """A source under tests/data, copied into the spec's folder and named relative to it, as a user's spec would.
+
+    A spec may read only files under its own folder (or $SYNTH_DATA_ROOTS); other paths are kept as they are.
+    """
+    src = Path(path)
+    if not src.is_absolute() or not src.is_relative_to(DATA):
+        return path
+    dest = folder / "data" / src.relative_to(DATA)
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+    return str(dest.relative_to(folder))
 
 
 def write_math_spec(tmp_path: Path, **overrides) -> Path:

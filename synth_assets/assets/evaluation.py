@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, mul
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.run_log import forward_logs
-from synth_assets.evaluation.scoring import score_predictions
+from synth_assets.evaluation.scoring import score_errors, score_predictions
 from synth_assets.evaluation.students import student_predictions
 from synth_assets.evaluation.teacher import teacher_predictions, teacher_solutions
 from synth_assets.hashing import frame_hash
@@ -13,7 +13,7 @@ from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, metric_bars
 
-CODE_VERSION = "3"  # 3: round column; math metrics
+CODE_VERSION = "4"  # 3: round column; math metrics; 4: null scores with n_errors, teacher eval calls in the ledger
 
 
 def build_evaluation(b: Build):
@@ -37,18 +37,23 @@ def build_evaluation(b: Build):
         predictions: dict[str, tuple[list[str | None], str | None]] = {}
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
+        measure = teacher_solutions if spec.task == "math" else teacher_predictions
         with forward_logs(context):
-            if spec.task == "math":
-                solutions, stats = teacher_solutions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
-                predictions["teacher"] = (solutions, None)
-            else:
-                teacher_preds, stats = teacher_predictions(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
-                predictions["teacher"] = (teacher_preds["raw"], None)
-                predictions["teacher_calibrated"] = (teacher_preds["calibrated"], None)
-        context.log.info(f"teacher on eval: {stats.calls} calls, {stats.cache_hits} cached")
+            found = measure(spec, eval_set, backend, TeacherCache(b.root), teacher.batch_size)
+        predictions["teacher"] = (found.predictions["raw"], None)
+        if "calibrated" in found.predictions:
+            predictions["teacher_calibrated"] = (found.predictions["calibrated"], None)
+        context.log.info(f"teacher on eval: {found.stats.calls} calls, {found.stats.cache_hits} cached, "
+                         f"{sum(e is not None for e in found.errors)} without an answer")
         for row in student_checkpoint.iter_rows(named=True):
             predictions[f"student_{row['variant']}"] = (student_predictions(spec, row, eval_set["input"].to_list()), row["checkpoint_id"])
-        score_df, pred_df = score_predictions(spec, eval_set, eval_version, 0, predictions)
+        errors = {model: found.errors for model in predictions if model.startswith("teacher")}
+        score_df, pred_df = score_predictions(spec, eval_set, eval_version, 0, predictions, errors=errors)
+        # the teacher's eval calls join the cost ledger (the costs view), failed ones included
+        ledger = found.ledger.with_columns(pl.lit("teacher").alias("model"))
+        pred_df = pred_df.join(ledger, on=["model", "eval_id"], how="left")
+        for line in score_errors(score_df):
+            context.log.warning(line)
         table = score_df.pivot(on="metric", index="model", values="value")
         main_metric = spec.metrics[0]
         best = dict(score_df.filter(pl.col("metric") == main_metric).select("model", "value").iter_rows())
@@ -56,6 +61,7 @@ def build_evaluation(b: Build):
         by_model = {m: dict(score_df.filter(pl.col("model") == m).select("metric", "value").iter_rows()) for m in predictions}
         chart = metric_bars(by_model, f"synthetic − seeds-only student: {delta:+.3f} {main_metric}")
         yield table_output(score_df, "eval_scores", scores=MetadataValue.md(preview_markdown(table, rows=20)),
+                           errors=MetadataValue.md("\n".join(f"- {line}" for line in score_errors(score_df)) or "none"),
                            **{f"synthetic_minus_seeds_only_{main_metric}": MetadataValue.float(round(delta, 4))},
                            **cost_per_point(expansions, delta),
                            eval_delta=MetadataValue.md(image_markdown(chart, "held-out scores per model")))

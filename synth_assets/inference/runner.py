@@ -12,6 +12,7 @@ from synth_assets.hashing import canonical_json
 from synth_assets.inference.base import GenerationResult, TeacherBackend
 from synth_assets.inference.budget import Budget, skipped
 from synth_assets.inference.cache import TeacherCache, TeacherCall
+from synth_assets.inference.errors import TeacherUnavailableError, summarise_errors
 
 log = logging.getLogger("synth.teacher")
 
@@ -34,9 +35,16 @@ class RunStats:
 
 
 def run_calls(
-    calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int, budget: Budget | None = None
+    calls: list[TeacherCall], backend: TeacherBackend, cache: TeacherCache, batch_size: int, budget: Budget | None = None,
+    probe: bool = True,
 ) -> tuple[dict[str, tuple[GenerationResult, bool]], RunStats]:
-    """Results by cache key with a cache-hit flag; identical calls are made once, within the budget."""
+    """Results by cache key with a cache-hit flag; identical calls are made once, within the budget.
+
+    `probe`: raise TeacherUnavailableError when every call of the first batch failed, instead of sending
+    the rest (off where failed rows are an answer in themselves, e.g. measuring the teacher on eval rows).
+    Only on a run the cache answered nothing of: a rerun's misses are often exactly the calls that failed
+    before, which says nothing of the teacher; there the error-rate check judges the whole table.
+    """
     started = time.perf_counter()
     budget = budget or Budget()
     unique = list({c.key: c for c in calls}.values())
@@ -69,6 +77,12 @@ def run_calls(
             if len(results) != len(batch):  # a backend bug must not silently misalign rows
                 raise RuntimeError(f"backend {backend.model_id} returned {len(results)} results for {len(batch)} requests")
             cache.append(backend.model_id, batch, results)  # persisted before the next batch starts
+            if probe and start == 0 and not cached and len(misses) > len(batch) and not any(r.ok for r in results):
+                # the first calls are the probe: a teacher that failed every one of them (down, refusing,
+                # missing logprobs) would fail the rest too, so the step fails now, in the server's words
+                raise TeacherUnavailableError(
+                    f"teacher {backend.model_id}: all {len(batch)} first calls failed, so the other "
+                    f"{len(misses) - len(batch)} were not sent: {summarise_errors(r.error for r in results)}")
             for call, result in zip(batch, results):
                 out[call.key] = (result, False)
                 stats.errors += 0 if result.ok else 1

@@ -38,12 +38,14 @@ create or replace view "{schema}".costs as
 select strategy, round, teacher_model,
        count(*) as rows, count(*) filter (where not cache_hit) as new_calls,
        count(*) filter (where error like 'skipped:%') as skipped_by_budget,
+       count(*) filter (where error is not null and error not like 'skipped:%') as errors,
        sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out,
        round(sum(latency_ms) / 1000, 3) as engine_seconds, sum(cost_usd) as cost_usd
 from ({union})
 group by all order by round, strategy
 """
 _EXPANSIONS = re.compile(r"^expansions(_r\d+)?$")
+_EVAL_PREDICTIONS = re.compile(r"^eval_predictions$")
 
 
 def _costs_statement(schema: str, schema_dir: Path, tables: set[str]) -> str | None:
@@ -53,6 +55,12 @@ def _costs_statement(schema: str, schema_dir: Path, tables: set[str]) -> str | N
         path = schema_dir / f"{name}.parquet"
         if path.is_file() and "cost_usd" in pl.read_parquet_schema(path):
             sources.append(f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"')
+    # the teacher's eval calls (label scoring or worked solutions of every eval row), failed ones included
+    for name in sorted(t for t in tables if _EVAL_PREDICTIONS.match(t)):
+        path = schema_dir / f"{name}.parquet"
+        if sources and path.is_file() and "cost_usd" in pl.read_parquet_schema(path):
+            sources.append(f"select 'eval' as strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, "
+                           f"latency_ms, cost_usd from \"{schema}\".\"{name}\" where model = 'teacher'")
     return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
 
 

@@ -59,7 +59,7 @@ def length_histogram(accepted: list[int], rejected: list[int], bins: int = 20) -
     return _png(fig)
 
 
-def metric_bars(scores: dict[str, dict[str, float]], title: str) -> bytes:
+def metric_bars(scores: dict[str, dict[str, float | None]], title: str) -> bytes:
     """Horizontal bars, one row per model and one bar per metric, each labelled with its value."""
     import numpy as np
 
@@ -70,9 +70,10 @@ def metric_bars(scores: dict[str, dict[str, float]], title: str) -> bytes:
     height = 0.8 / max(len(metrics), 1)
     y = np.arange(len(models))
     for i, metric in enumerate(metrics):
-        values = [scores[model].get(metric, 0.0) for model in models]
-        bars = ax.barh(y + i * height - 0.4 + height / 2, values, height, label=metric)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+        values = [scores[model].get(metric) for model in models]
+        # a score that could not be computed (null) is drawn as no bar, labelled n/a, never as a 0
+        bars = ax.barh(y + i * height - 0.4 + height / 2, [v or 0.0 for v in values], height, label=metric)
+        ax.bar_label(bars, labels=["n/a" if v is None else f"{v:.3f}" for v in values], fontsize=7, padding=2)
     ax.set_yticks(y, models, fontsize=8)
     ax.invert_yaxis()  # first model on top, in the order given
     ax.set_xlim(0, 1.15)

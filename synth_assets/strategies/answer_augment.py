@@ -27,6 +27,8 @@ TEMPLATE = (
 
 class AnswerAugmentStrategy:
     name = "answer_augment"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input")
     version = "1"
     tasks = ("math",)
     same_problem = True

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+from synth_assets.templates import render  # noqa: F401 (strategies fill their templates with it)
 
 if TYPE_CHECKING:
     from synth_assets.spec import PipelineSpec, StrategySpec
@@ -50,6 +51,8 @@ class Strategy(Protocol):
     same_problem: bool
     # the columns that make two rows the same training example (exact dedup compares these)
     dedup_on: tuple[str, ...]
+    # the placeholders its prompt templates are filled with (a user's prompt may use only these)
+    placeholders: tuple[str, ...]
     # whether the teacher re-labels the strategy's new texts unless the spec says (StrategySpec.verify_label)
     verify_label_default: bool
 
@@ -83,11 +86,3 @@ def sampling_params(spec: PipelineSpec, cfg: StrategySpec, sample_idx: int) -> S
         seed=spec.teacher.seed + sample_idx,
         top_logprobs=cfg.top_logprobs,
     )
-
-
-def render(template: str, **fields: str) -> str:
-    """Fill a prompt template; only the documented placeholders are replaced, braces elsewhere survive."""
-    out = template
-    for key, value in fields.items():
-        out = out.replace("{" + key + "}", value)
-    return out

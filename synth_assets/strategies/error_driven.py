@@ -25,20 +25,22 @@ TEMPLATE = (
     "The right answer is \"{label}\", but a student model answered \"{prediction}\". "
     "Write one new text, similar to this one but not a copy, that tests the same point, so a student could make "
     "the same mistake on it, and whose right answer is also \"{label}\". "
-    'Reply with JSON only: {"text": "<the new text>"}'
+    'Reply with JSON only: {{"text": "<the new text>"}}'
 )
 MATH_TEMPLATE = (
     "Problem: {input}\n\n"
     "The right answer is {label}, but a student model answered {prediction}. "
     "Write one new, similar word problem that tests the same skill, with new numbers, so a student could make "
     "the same mistake on it, and solve it step by step, ending the solution with a line \"#### <number>\". "
-    'Reply with JSON only: {"problem": "<the new problem>", "solution": "<the worked solution>"}'
+    'Reply with JSON only: {{"problem": "<the new problem>", "solution": "<the worked solution>"}}'
 )
 _MAX_PREDICTION_CHARS = 300  # a student's rambling output is cut; the mistake is in its first lines or answer
 
 
 class ErrorDrivenStrategy:
     name = "error_driven"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input", "label", "prediction")
     version = "1"
     tasks = ("classification", "math")
     same_problem = False

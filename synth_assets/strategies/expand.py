@@ -46,6 +46,17 @@ EXPANSIONS_SCHEMA = {
 }
 
 
+def call_failed() -> pl.Expr:
+    """Rows whose teacher call failed after retries (no reply at all), as opposed to a reply that did not
+    parse (raw_output kept) or a call the budget never sent ('skipped: ...')."""
+    return pl.col("error").is_not_null() & pl.col("raw_output").is_null() & ~pl.col("error").str.starts_with("skipped:")
+
+
+def call_sent() -> pl.Expr:
+    """Rows whose call reached the teacher (or its cache): everything but budget skips."""
+    return ~pl.col("error").fill_null("").str.starts_with("skipped:")
+
+
 def _seeds(df: pl.DataFrame) -> list[Seed]:
     """Seeds to expand; a `prediction` column (the student's wrong answers of an error round) is optional."""
     cols = ["seed_id", "input", "target"] + (["prediction"] if "prediction" in df.columns else [])
@@ -80,11 +91,13 @@ def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> 
 def expand(
     spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0,
     budget: Budget | None = None, pool: frozenset[str] | None = None, label_cfg: StrategySpec | None = None,
+    probe: bool = True,
 ) -> tuple[pl.DataFrame, RunStats]:
     """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`.
 
     `pool`: the unlabelled seeds a `label` strategy with pool_rows labels, when `seeds` is one shard of them.
     `label_cfg`: the label prompt that checks claimed labels (verify_label), when `spec` is a round's copy.
+    `probe`: fail fast when the first batch of calls all fail (see run_calls).
     """
     planned: list[tuple[Seed, str, int, TeacherCall]] = []
     for cfg in spec.strategies:
@@ -98,7 +111,7 @@ def expand(
                 key = req.cache_key(backend.model_id, strategy.name, strategy.version)
                 planned.append((seed, cfg.name, sample_idx, TeacherCall(key, req, strategy.name, strategy.version)))
     budget = budget or spec.teacher_budget()
-    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size, budget)
+    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size, budget, probe=probe)
     retries = _structured_retries(spec, planned, results, backend.model_id)
     if retries:
         retried, retry_stats = run_calls(list(retries.values()), backend, cache, batch_size, budget)

@@ -77,6 +77,8 @@ def flipped_label(spec: PipelineSpec, seed: Seed) -> str:
 
 class HardNegativeStrategy:
     name = "hard_negative"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input", "label", "flipped")
     version = "2"
     tasks = ("classification",)
     same_problem = False  # the row's label is its own, not its seed's

@@ -21,6 +21,8 @@ TEMPLATE = "{instruction}\n\nText: {input}\n\nAnswer with one word: {choices}."
 
 class LabelStrategy:
     name = "label"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input", "choices")
     version = "1"
     tasks = ("classification",)
     same_problem = True

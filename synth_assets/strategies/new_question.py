@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 TEMPLATE = (
     "Here is an example text whose answer is \"{label}\":\n\n{input}\n\n"
     "Write one new, different text on another subject in the same style whose answer is also \"{label}\". "
-    'Reply with JSON only: {"text": "<the new text>"}'
+    'Reply with JSON only: {{"text": "<the new text>"}}'
 )
 MATH_TEMPLATE = (
     "Here is a math word problem:\n\n{input}\n\n"
     "Write one new word problem of the same kind, with a new story and new numbers, and solve it step by step. "
     "End the solution with a line \"#### <number>\" giving the final answer. "
-    'Reply with JSON only: {"problem": "<the new problem>", "solution": "<the worked solution>"}'
+    'Reply with JSON only: {{"problem": "<the new problem>", "solution": "<the worked solution>"}}'
 )
 
 
@@ -66,6 +66,8 @@ def parse_new_example(spec: PipelineSpec, seed: Seed, result: GenerationResult) 
 
 class NewQuestionStrategy:
     name = "new_question"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input", "label")
     # the classification prompt is unchanged since "1"; the math prompt is new text, so new cache keys anyway
     version = "1"
     tasks = ("classification", "math")
@@ -81,7 +83,7 @@ class NewQuestionStrategy:
 
     def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
         if spec.task == "math":
-            prompt = render(cfg.prompt or MATH_TEMPLATE, instruction=spec.instruction, input=seed.input)
+            prompt = render(cfg.prompt or MATH_TEMPLATE, instruction=spec.instruction, input=seed.input, label=seed.target or "")
         else:
             label = spec.word_for(seed.target or "")
             prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input, label=label)

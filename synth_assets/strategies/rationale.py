@@ -31,6 +31,8 @@ _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |an? )?)?(explana
 
 class RationaleStrategy:
     name = "rationale"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input", "label")
     version = "1"
     tasks = ("classification", "math")
     same_problem = True

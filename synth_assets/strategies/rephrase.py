@@ -31,6 +31,8 @@ def clean_rewrite(text: str | None) -> str:
 
 class RephraseStrategy:
     name = "rephrase"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input")
     version = "1"
     tasks = ("classification", "math")
     same_problem = True

@@ -52,6 +52,8 @@ class RevThinkReply(BaseModel):
 
 class RevThinkStrategy:
     name = "revthink"
+    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
+    placeholders = ("instruction", "input")
     version = "1"
     tasks = ("math",)
     same_problem = True

@@ -32,9 +32,15 @@ def test_budget_caps_calls_and_the_costs_view_adds_up(tmp_path: Path) -> None:
 
     with duckdb.connect(str(warehouse / "synth.duckdb"), read_only=True) as con:
         rows, skipped_n, usd = con.execute(
-            "select sum(rows), sum(skipped_by_budget), sum(cost_usd) from tiny.costs").fetchone()
+            "select sum(rows), sum(skipped_by_budget), sum(cost_usd) from tiny.costs where strategy != 'eval'").fetchone()
+        eval_rows, eval_usd, eval_errors = con.execute(
+            "select sum(rows), sum(cost_usd), sum(errors) from tiny.costs where strategy = 'eval'").fetchone()
     assert rows == exp.height and skipped_n == skipped.height
     assert abs(usd - float(exp["cost_usd"].sum())) < 1e-12
+    # the teacher's eval calls are in the ledger too, priced like the dataset's
+    teacher_eval = table(warehouse, spec, "eval_predictions").filter(pl.col("model") == "teacher")
+    assert eval_rows == teacher_eval.height == table(warehouse, spec, "eval_set").height and eval_errors == 0
+    assert eval_usd > 0 and abs(eval_usd - float(teacher_eval["cost_usd"].sum())) < 1e-12
 
     # a higher cap makes only the skipped calls
     before = calls(log)
