@@ -17,7 +17,7 @@ JUDGE_PLACEHOLDERS = ("instruction", "input", "target")
 
 
 class ValiditySpec(_Strict):
-    """Bounds that reject malformed generations."""
+    """Bounds that reject malformed generations: text the teacher wrote (the user's rows answer to `max_input_chars`)."""
 
     min_chars: int = Field(10, ge=0)
     max_chars: int = Field(2000, ge=1)

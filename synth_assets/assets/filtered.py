@@ -15,7 +15,8 @@ CODE_VERSION = "2"  # 2: the rationale column
 # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 # 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
 # 4: teacher_label (label checks) and the student-aware columns
-FILTERED_VERSION = "4"
+# 5: decontamination's word test (template siblings are not leaks); length bounds on generated text only
+FILTERED_VERSION = "5"
 TRAIN_SCHEMA = {
     "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
     "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,

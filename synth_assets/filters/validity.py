@@ -1,4 +1,4 @@
-"""Output validity: teacher errors, empty or out-of-bounds text, targets outside the task's answer space."""
+"""Output validity: teacher errors, empty or out-of-bounds generated text, targets outside the task's answer space."""
 
 from __future__ import annotations
 
@@ -9,18 +9,24 @@ from synth_assets.spec import PipelineSpec
 
 
 def invalid_reason(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) -> pl.Series:
-    """Why each row is unusable as training data, or null when it is fine."""
+    """Why each row is unusable as training data, or null when it is fine.
+
+    Length bounds judge text the teacher wrote. A row whose input is its seed's own text (a label
+    row of a pool review, the problem an answer_augment row solves) holds the user's text, which
+    the seed sources already bound (`max_input_chars`): a one-word review is real input.
+    """
     v = spec.filters.validity
-    seed_len = seeds.select("seed_id", pl.col("input").str.len_chars().alias("_seed_len"))
-    x = df.join(seed_len, on="seed_id", how="left").with_columns(pl.col("input").str.len_chars().alias("_len"))
+    seed_text = seeds.select("seed_id", pl.col("input").alias("_seed_input"), pl.col("input").str.len_chars().alias("_seed_len"))
+    x = df.join(seed_text, on="seed_id", how="left").with_columns(pl.col("input").str.len_chars().alias("_len"))
     ratio = pl.col("_len") / pl.col("_seed_len")
+    generated = (pl.col("strategy") != "label") & (pl.col("input") != pl.col("_seed_input")).fill_null(True)
     reason = (
         pl.when(pl.col("error").is_not_null()).then(pl.lit("teacher_error: ") + pl.col("error"))
         .when(pl.col("input").is_null() | (pl.col("input").str.strip_chars() == "")).then(pl.lit("invalid: empty text"))
-        .when(pl.col("_len") < v.min_chars).then(pl.lit(f"invalid: shorter than {v.min_chars} chars"))
-        .when(pl.col("_len") > v.max_chars).then(pl.lit(f"invalid: longer than {v.max_chars} chars"))
-        .when((pl.col("strategy") != "label") & (ratio < v.min_length_ratio)).then(pl.lit(f"invalid: under {v.min_length_ratio}x the seed's length"))
-        .when((pl.col("strategy") != "label") & (ratio > v.max_length_ratio)).then(pl.lit(f"invalid: over {v.max_length_ratio}x the seed's length"))
+        .when(generated & (pl.col("_len") < v.min_chars)).then(pl.lit(f"invalid: shorter than {v.min_chars} chars"))
+        .when(generated & (pl.col("_len") > v.max_chars)).then(pl.lit(f"invalid: longer than {v.max_chars} chars"))
+        .when(generated & (ratio < v.min_length_ratio)).then(pl.lit(f"invalid: under {v.min_length_ratio}x the seed's length"))
+        .when(generated & (ratio > v.max_length_ratio)).then(pl.lit(f"invalid: over {v.max_length_ratio}x the seed's length"))
         .when(_bad_target(spec)).then(pl.lit("invalid: target not in labels" if spec.task == "classification"
                                             else "invalid: target holds no numeric answer"))
     )

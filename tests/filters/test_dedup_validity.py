@@ -49,3 +49,12 @@ def test_validity_reasons(tmp_path: Path) -> None:
     assert reasons[5] == "invalid: over 2.0x the seed's length"
     assert reasons[6] == "teacher_error: timeout"
     assert reasons[7] == "invalid: target not in labels"
+
+
+def test_length_bounds_judge_generated_text_not_the_users_own(tmp_path: Path) -> None:
+    # a one-word pool review is real input: its teacher label must not be rejected as too short (nor a long one as too long)
+    spec = load_spec(write_spec(tmp_path))
+    pool = pl.DataFrame({"seed_id": ["p1", "p2"], "input": ["Crummy", "y" * 2001], "target": [None, None]}, schema=SEEDS.schema)
+    df = _rows(["Crummy", "y" * 2001, "Crummy"], strategies=["label", "label", "rephrase"]).with_columns(
+        pl.Series("seed_id", ["p1", "p2", "s1"]))
+    assert invalid_reason(df, pl.concat([SEEDS, pool]), spec).to_list() == [None, None, "invalid: shorter than 10 chars"]
