@@ -97,6 +97,11 @@ def print_summary(warehouse: Path, pipeline: str) -> None:
     print(f"\n== {pipeline} ({base})")
     for table in SUMMARY_TABLES:
         print(f"  {table:<20} {rows(table):>8} rows")
+        if table == "quarantine" and (base / "quarantine.parquet").exists():
+            # why rows were set aside, by kind: the file rows themselves are in the table
+            kinds = pl.read_parquet(base / "quarantine.parquet", columns=["reason"])["reason"].str.split(" (").list.first()
+            for kind, n in sorted(kinds.value_counts().iter_rows(), key=lambda kv: -kv[1]):
+                print(f"    {n:>6} {kind}")
     rounds = _round_numbers(base)
     for r in rounds:
         filtered = base / f"filtered_r{r}.parquet"

@@ -180,3 +180,28 @@ def test_eval_calls_that_all_failed_score_null_not_zero(tmp_path: Path, fleet: F
     done = synth("query", "--warehouse", str(tmp_path / "warehouse"),
                  "select rows, errors from tiny.costs where strategy = 'eval'", cwd=tmp_path)
     assert done.returncode == 0 and f"{n_eval}" in done.stdout
+
+
+def test_seed_rows_that_are_eval_items_never_reach_the_teacher(tmp_path: Path) -> None:
+    write_spec(tmp_path)  # the data beside the spec
+    data = tmp_path / "data"
+    test = pl.read_csv(data / "test.csv")
+    # two eval reviews copied into the labelled seeds (one re-spaced and re-cased), one into the pool
+    seeds = pl.read_csv(data / "seeds.csv")
+    leaked = test.head(2).with_columns(pl.Series("review", [test["review"][0], "  " + test["review"][1].upper() + " "]))
+    pl.concat([seeds, leaked.select(seeds.columns)]).write_csv(data / "seeds.csv")
+    pool = pl.read_csv(data / "pool.csv")
+    pl.concat([pool, test.slice(2, 1).select(pool.columns)]).write_csv(data / "pool.csv")
+    spec = write_spec(tmp_path)
+    done = synth("run", "--spec", str(spec), "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "3 also an eval item" in done.stdout
+    wh = tmp_path / "warehouse" / "tiny"
+    quarantine = pl.read_parquet(wh / "quarantine.parquet").filter(pl.col("reason").str.starts_with("also an eval item"))
+    assert sorted(quarantine["source_row"].to_list()) == [seeds.height, seeds.height + 1, pool.height]
+    assert quarantine["reason"].str.contains("test.csv row ").all()
+    items = set(test["review"].str.to_lowercase().str.strip_chars())
+    sent = pl.read_parquet(wh / "expansions.parquet")
+    seeds_seen = pl.read_parquet(wh / "seeds.parquet")
+    assert not seeds_seen["input"].str.to_lowercase().is_in(list(items)).any()
+    assert sent["seed_id"].is_in(seeds_seen["seed_id"].implode()).all()

@@ -1,16 +1,18 @@
 """Seed files (observed by content hash) → seeds, eval_set and quarantine tables."""
 
 import warnings
+from pathlib import Path
 
 import polars as pl
 from dagster import AssetExecutionContext, BetaWarning, AssetOut, DataVersion, MetadataValue, multi_asset, observable_source_asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.hashing import file_hash, stable_hash
+from synth_assets.sources.overlap import split_eval_overlap
 from synth_assets.sources.validate import quarantine_frame, split_sources
 from synth_assets.storage.outputs import table_output
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: seed rows that are eval items are quarantined
 SEED_SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
 EVAL_SCHEMA = {"eval_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
 
@@ -52,13 +54,18 @@ def build_seed_assets(b: Build) -> list:
     def ingest(context: AssetExecutionContext):
         seeds = split_sources(spec, list(spec.seeds), "seed_id")
         evals = split_sources(spec, [spec.eval], "eval_id")
-        seed_df = pl.DataFrame(seeds.rows, schema=SEED_SCHEMA)
+        kept, overlap = split_eval_overlap(seeds.rows, evals.rows)
+        seed_df = pl.DataFrame(kept, schema=SEED_SCHEMA)
         eval_df = pl.DataFrame(evals.rows, schema=EVAL_SCHEMA)
-        quarantine = quarantine_frame(seeds.quarantine + evals.quarantine)
+        quarantine = quarantine_frame(seeds.quarantine + overlap + evals.quarantine)
         labelled = seed_df.filter(pl.col("target").is_not_null())
         context.log.info(f"{seed_df.height} seeds ({labelled.height} labelled), {eval_df.height} eval rows, {quarantine.height} quarantined")
+        if overlap:
+            shown = "; ".join(f"{Path(r['source_file']).name} row {r['source_row']}: {r['reason']}" for r in overlap[:5])
+            context.log.warning(f"{len(overlap)} seed rows are eval items and were quarantined before any teacher call: "
+                                f"{shown}{' ...' if len(overlap) > 5 else ''}")
         yield table_output(
-            seed_df, "seeds", labelled=labelled.height, unlabelled=seed_df.height - labelled.height,
+            seed_df, "seeds", labelled=labelled.height, unlabelled=seed_df.height - labelled.height, eval_overlap=len(overlap),
             label_counts=MetadataValue.json(dict(labelled.group_by("target").len().iter_rows())),
         )
         yield table_output(eval_df, "eval_set", label_counts=MetadataValue.json(dict(eval_df.group_by("target").len().iter_rows())))
