@@ -42,6 +42,9 @@ ASSET_PAGE = "filtered"
 ASSETS_QUERY = """{ assetNodes { assetKey { path } groupName
   assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }"""
 REPOS_QUERY = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
+# a code location that fails to load still answers GraphQL: its error is here, and the UI shows "Error loading"
+LOCATIONS_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Shots:
     graph: Path
     asset: Path
     assets: dict[str, list[dict]]  # "pipeline/table" -> its checks with their latest status
+    groups: set[str]  # every asset group the server lists (one per pipeline of the code location)
+    location_errors: list[str]  # load errors of the code locations, as the UI would show them
+    overview_text: str  # the rendered asset-groups overview page (Chromium's DOM after its queries settled)
 
 
 def find_chromium() -> str | None:
@@ -68,11 +74,15 @@ def free_port() -> int:
 
 
 def fast_spec(spec_path: Path, out: Path) -> Path:
-    """A copy of the spec with the fake teacher and a TF-IDF student; data paths made absolute."""
+    """A copy of the spec with the fake teacher and a TF-IDF student; its data copied beside it (a spec reads
+    only files under its own folder)."""
     raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     base = spec_path.resolve().parent
     for source in [*raw["seeds"], raw["eval"]]:
-        source["path"] = str((base / source["path"]).resolve())
+        dest = out.parent / "data" / Path(source["path"]).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / source["path"], dest)
+        source["path"] = str(dest.relative_to(out.parent))
     raw["teacher"] = {"backend": "fake", "model": "fake", "batch_size": raw.get("teacher", {}).get("batch_size", 16)}
     raw["student"] = {"kind": "tfidf_logreg"}
     raw["description"] = f"{raw.get('description', '')} (screenshot run: fake teacher, TF-IDF student)".strip()
@@ -80,16 +90,35 @@ def fast_spec(spec_path: Path, out: Path) -> Path:
     return out
 
 
-def project_env(workdir: Path, spec: Path) -> dict[str, str]:
-    """The environment `synth run` and the webserver share, so the UI shows the CLI's runs."""
+def project_env(workdir: Path, spec: Path, also: list[Path] | None = None) -> dict[str, str]:
+    """The environment `synth run` and the webserver share, so the UI shows the CLI's runs (and `also`'s pipelines)."""
     home = workdir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = dict(os.environ, DAGSTER_HOME=str(home), SYNTH_SPECS=str(spec), SYNTH_WAREHOUSE=str(workdir / "warehouse"),
+    specs = os.pathsep.join(str(p) for p in [spec, *(also or [])])
+    env = dict(os.environ, DAGSTER_HOME=str(home), SYNTH_SPECS=specs, SYNTH_WAREHOUSE=str(workdir / "warehouse"),
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+def location_errors(base: str) -> list[str]:
+    """Each code location that failed to load, with its error: what the UI's "Error loading" banner shows."""
+    entries = graphql(base, LOCATIONS_QUERY)["workspaceOrError"].get("locationEntries", [])
+    return [f"{e['name']}: {(e['locationOrLoadError'] or {}).get('message', '')}" for e in entries
+            if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"]
+
+
+def rendered_text(chromium: str, url: str, profile: Path) -> str:
+    """The page's DOM once its queries have settled, as headless Chromium renders it."""
+    cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom", url]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium failed on {url} ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
 
 
 def materialise(spec: Path, workdir: Path, env: dict[str, str]) -> None:
@@ -169,21 +198,25 @@ def screenshot(chromium: str, url: str, out: Path, window: tuple[int, int], prof
     return out
 
 
-def capture(spec: Path, out_dir: Path, workdir: Path, chromium: str) -> Shots:
-    """Materialise the spec in `workdir`, serve it, and save asset-graph and asset-checks pictures to `out_dir`."""
+def capture(spec: Path, out_dir: Path, workdir: Path, chromium: str, also: list[Path] | None = None) -> Shots:
+    """Materialise the spec in `workdir`, serve it (with the pipelines of `also` in the same code location),
+    and save asset-graph and asset-checks pictures to `out_dir`."""
     pipeline = yaml.safe_load(spec.read_text(encoding="utf-8"))["name"]
-    env = project_env(workdir, spec)
-    materialise(spec, workdir, env)
+    materialise(spec, workdir, project_env(workdir, spec))
+    env = project_env(workdir, spec, also)
     out_dir.mkdir(parents=True, exist_ok=True)
     with webserver(workdir, env, pipeline) as base:
         assets = listed_assets(base, pipeline)
+        groups = {n["groupName"] for n in graphql(base, ASSETS_QUERY)["assetNodes"]}
+        errors = location_errors(base)
         repo = graphql(base, REPOS_QUERY)["repositoriesOrError"]["nodes"][0]
         repo_path = f"{repo['name']}@{repo['location']['name']}"
         graph = screenshot(chromium, f"{base}/locations/{repo_path}/asset-groups/{pipeline}",
                            out_dir / "ui-asset-graph.png", GRAPH_WINDOW, workdir / "chromium")
         asset = screenshot(chromium, f"{base}/assets/{pipeline}/{ASSET_PAGE}?view=checks",
                            out_dir / "ui-asset.png", PAGE_WINDOW, workdir / "chromium")
-    return Shots(graph, asset, assets)
+        overview = rendered_text(chromium, f"{base}/asset-groups", workdir / "chromium")
+    return Shots(graph, asset, assets, groups, errors, overview)
 
 
 def main(argv: list[str] | None = None) -> int:

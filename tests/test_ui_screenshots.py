@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from spec_helpers import write_spec
+from synth_assets.factory import PIPELINES_DIR
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "screenshots.py"
 TABLES = {"seed_files", "seeds", "eval_set", "quarantine", "expansions", "filtered", "train_set",
@@ -34,7 +35,16 @@ def test_ui_screenshots_of_a_materialised_pipeline(tmp_path: Path) -> None:
                     "install it with `apt-get install -y chromium` to run this test")
     work = tmp_path / "project"
     work.mkdir()
-    shots = screenshots.capture(write_spec(tmp_path), tmp_path / "shots", work, chromium)
+    # served the way `synth ui` serves it: definitions.py with every shipped pipeline, plus the materialised one
+    shipped = sorted(PIPELINES_DIR.glob("*.yaml"))
+    shots = screenshots.capture(write_spec(tmp_path), tmp_path / "shots", work, chromium, also=shipped)
+
+    # the code location loads, every pipeline is its own group, and the page shows no load error
+    assert shots.location_errors == []
+    assert shots.groups == {"tiny", *(p.stem for p in shipped)}
+    assert "Error loading" not in shots.overview_text
+    for group in shots.groups:
+        assert group in shots.overview_text, f"group {group} not on the asset-groups page"
 
     # the server lists every asset of the pipeline, and the checks that ran with them
     assert set(shots.assets) == {f"tiny/{t}" for t in TABLES}
