@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -38,8 +39,10 @@ MAX_NEW = 32
 
 def _spec(work: Path, batch_size: int):
     doc = yaml.safe_load((ROOT / "synth_assets" / "pipelines" / "sentiment.yaml").read_text())
-    doc["seeds"] = [{"path": str(DATA / "sentiment_seeds.csv"), "input": "review", "target": "score"}]
-    doc["eval"] = {"path": str(DATA / "sentiment_test.csv"), "input": "review", "target": "score"}
+    for name in ("sentiment_seeds.csv", "sentiment_test.csv"):  # a spec reads only files under its own folder
+        shutil.copyfile(DATA / name, work / name)
+    doc["seeds"] = [{"path": "sentiment_seeds.csv", "input": "review", "target": "score"}]
+    doc["eval"] = {"path": "sentiment_test.csv", "input": "review", "target": "score"}
     doc["strategies"] = [{"name": "rephrase", "samples": 1, "max_new_tokens": MAX_NEW, "temperature": 0.0}]
     doc["teacher"]["batch_size"] = batch_size
     path = work / f"spec-{batch_size}.yaml"

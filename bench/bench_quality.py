@@ -11,6 +11,7 @@ seeds-only student, and the teacher cost behind it from the cost ledger. Asserts
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from functools import partial
@@ -26,12 +27,13 @@ from synth_assets.spec import load_spec
 
 
 def _with_rounds(path: Path, rounds: int, work: Path) -> Path:
-    """A copy of the spec with rounds.max_rounds set (paths made absolute so the copy loads anywhere)."""
+    """A copy of the spec with rounds.max_rounds set, its data files copied beside it (a spec reads only under its folder)."""
     doc = yaml.safe_load(path.read_text())
     if rounds:
         doc.setdefault("rounds", {})["max_rounds"] = rounds
     for source in [*doc["seeds"], doc["eval"]]:
-        source["path"] = str((path.parent / source["path"]).resolve())
+        (work / source["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path.parent / source["path"], work / source["path"])
     out = work / path.name
     out.write_text(yaml.safe_dump(doc, sort_keys=False))
     return out
