@@ -36,7 +36,7 @@ def error_rate_result(expansions: pl.DataFrame, max_rate: float) -> AssetCheckRe
                        f"{max_rate:.0%}): {summary}")
     # within the gate, failed calls still mark the table (a warning, which does not block): the user sees them
     return AssetCheckResult(
-        passed=passed and not failed.height, severity=AssetCheckSeverity.ERROR if not passed else AssetCheckSeverity.WARN,
+        passed=passed and not failed.height, severity=AssetCheckSeverity.WARN if passed and failed.height else AssetCheckSeverity.ERROR,
         description=description,
         metadata={"failed_calls": failed.height, "sent_calls": sent.height, "rate": MetadataValue.float(round(rate, 4)),
                   "errors": MetadataValue.json(dict(failed.group_by("error").len().sort("len", descending=True)

@@ -25,7 +25,7 @@ def test_every_check_runs_with_its_asset_in_the_pipeline_job(tiny_job: JobRun) -
     assert len(expected) == len(CONTRACTS) + 2
     ours = {(k.asset_key, k.name) for k in expected}
     assert ours <= set(evaluations)
-    assert {name for _, name in set(evaluations) - ours} == {"no_eval_contamination"}  # the check beside ours
+    assert {name for _, name in set(evaluations) - ours} == {"no_eval_contamination", "teacher_errors"}  # the checks beside ours
     failed = [f"{k[0].to_user_string()}:{k[1]} {e.description}" for k, e in evaluations.items() if not e.passed]
     assert not failed
 
@@ -121,3 +121,11 @@ def test_acceptance_rate_skips_when_every_row_is_a_labelled_seed(tmp_path: Path)
     assert record.status == AssetCheckExecutionRecordStatus.SUCCEEDED and evaluation.metadata["skipped"].value is True
     assert evaluation.description == (f"skipped: no candidate rows: all {n} rows are the teacher's labels of labelled "
                                       "seeds, which measure the teacher and are not new training data")
+
+
+def test_teacher_errors_passes_when_every_call_answered(tiny_job: JobRun) -> None:
+    [evaluation] = [e for e in tiny_job.result.get_asset_check_evaluations() if e.check_name == "teacher_errors"]
+    sent = table(tiny_job.warehouse, tiny_job.spec, "expansions").height
+    assert evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    assert evaluation.description == f"all {sent} teacher calls answered"
+    assert {k: v.value for k, v in evaluation.metadata.items()}["failed_calls"] == 0
