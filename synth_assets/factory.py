@@ -19,6 +19,7 @@ from synth_assets.assets.judgements import build_judgements
 from synth_assets.assets.rounds import build_rounds
 from synth_assets.assets.seeds import build_seed_assets
 from synth_assets.assets.student import build_student
+from synth_assets.inference.label_words import check_label_words
 from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher, VLLMTeacher
 from synth_assets.spec import PipelineSpec, SpecError, TeacherSpec, load_spec
 from synth_assets.storage.io_manager import WarehouseIOManager
@@ -80,6 +81,7 @@ def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict
     assets, jobs, sensors, schedules = [], [], [], []
     resources = {"io_manager": WarehouseIOManager(root=str(warehouse))}
     for spec in specs:
+        check_label_words(spec)  # label words the teacher cannot tell apart are refused before anything is built
         assets += pipeline_assets(spec, warehouse)
         resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
         if spec.filters.judge.enabled and spec.filters.judge.teacher is not None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
+from synth_assets.inference.label_words import first_tokens
 
 R = TypeVar("R")
 # OpenAI's API caps top_logprobs at 20; the same cap everywhere keeps one spec valid on every backend
@@ -50,7 +51,8 @@ def plan_reply(request: GenerationRequest, encode: Callable[[str], list[int]]) -
     empty = [c for c, ids in zip(request.choices, choice_ids) if not ids]
     if empty:
         raise ValueError(f"choices {empty!r} tokenize to nothing and cannot be scored")
-    return choice_ids, max(len(ids) for ids in choice_ids), "the longest choice"
+    # every in-process backend scores a choice by its first token (synth_assets/inference/label_words.py)
+    return first_tokens(request.choices, choice_ids), 1, "one choice token"
 
 
 def check_fits(prompt_tokens: int, reply_tokens: int, what: str, context: int | None, limit: str, advice: str) -> None:

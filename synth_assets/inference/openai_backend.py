@@ -12,6 +12,7 @@ import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
+from synth_assets.inference.label_words import prefix_collisions
 
 NO_LOGPROBS = "server returned no logprobs; choice scoring needs an engine that supports logprobs"
 TOP_LOGPROBS = 20  # the most the OpenAI API allows; vLLM and llama.cpp accept it too
@@ -115,6 +116,10 @@ class OpenAIBackend:
         """Run one request to completion or to an error row; latency_ms is that of the final attempt."""
         if request.choices is not None and not request.choices:
             return GenerationResult(text=None, error="choices is an empty tuple; give at least one choice or None")
+        clash = prefix_collisions(request.choices) if request.choices else []
+        if clash:  # the prefix match would give the longer word every score of the shorter one
+            return GenerationResult(text=None, error=f"choices {clash[0][0]!r} and {clash[0][1]!r} cannot be told apart by "
+                                                     "their first token (one begins the other); use words that start differently")
         malformed = 0
         latency_ms = 0.0
         attempts = AsyncRetrying(stop=stop_after_attempt(self.max_retries + 1), wait=self._wait,
@@ -230,13 +235,15 @@ def _token_logprobs(choice: dict[str, Any]) -> list[list[Any]]:
 
 
 def score_choices(choices: tuple[str, ...], top: list[tuple[str, float]]) -> dict[str, float]:
-    """Score choices from the first token's top log-probs: chat APIs cannot score a given continuation.
+    """Score choices by the first reply token, the rule of every backend (synth_assets/inference/label_words.py).
 
-    A top token matches a choice when its stripped, lower-cased text is non-empty and begins the
-    lower-cased choice (" Yes" and "yes" both match "yes"; "pos" matches "positive"). A choice scores
-    its best matching token; a choice that no top token matches gets the floor (lowest top log-prob
-    - 1.0): less likely than anything listed, yet finite so margins stay usable. This sees only the
-    first token, so choices sharing their first token tie; pick label words that differ there.
+    Chat APIs cannot score a given continuation, nor tokenise a word on the server's vocabulary, so
+    the first token of a choice is read off the first reply position's top log-probs: a top token
+    matches a choice when its stripped, lower-cased text is non-empty and begins the lower-cased
+    choice (" Yes" and "yes" both match "yes"; "rest" matches "restaurant"). A choice scores its best
+    matching token; a choice that no top token matches gets the floor (lowest top log-prob - 1.0):
+    less likely than anything listed, yet finite so margins stay usable. A choice that begins another
+    one cannot be told apart from it this way; such label words are refused at spec load.
     """
     floor = min(lp for _, lp in top) - 1.0
     scores: dict[str, float] = {}

@@ -103,7 +103,7 @@ class TransformersBackend:
         # One batch = one set of params (one seed, one temperature); sorting by length keeps padding small.
         for rows in by_params.values():
             self._run_batches(sorted(rows, key=lambda r: len(r.prompt_ids)), self._generate_batch, results)
-        scored.sort(key=lambda r: len(r.prompt_ids) + max((len(c) for c in r.choice_ids or []), default=0))
+        scored.sort(key=lambda r: len(r.prompt_ids))
         self._run_batches(scored, self._score_batch, results)
         return [r if r is not None else failed(RuntimeError("row was not run")) for r in results]
 
@@ -214,53 +214,26 @@ class TransformersBackend:
         return entries
 
     def _score_batch(self, rows: list[_Row]) -> list[GenerationResult]:
-        """Sum of log-probs of each choice as the reply to its prompt: one forward pass for all pairs."""
-        import torch
+        """Each choice's first-token log-prob after its prompt: one forward pass per prompt, however long the words.
 
-        model = self._model
-        assert model is not None
-        if all(len(c) == 1 for r in rows for c in r.choice_ids or []):
-            return self._score_single_tokens(rows)
-        seqs = [r.prompt_ids + c for r in rows for c in r.choice_ids or []]
-        lengths = [len(c) for r in rows for c in r.choice_ids or []]
-        ids, mask = self._left_pad(seqs)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: count positions from the first real token
-        keep = max(lengths) + 1
-        with torch.inference_mode():
-            # Left padding puts every continuation at the end, so only the last `keep` logits are needed:
-            # the full [pairs, length, vocab] tensor would dwarf the model itself.
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
-            logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-            token_lp = logprobs.gather(-1, ids[:, -(keep - 1):].unsqueeze(-1)).squeeze(-1)
-        sums = [float(token_lp[i, token_lp.shape[1] - n:].sum()) for i, n in enumerate(lengths)]
-        results, k = [], 0
-        for row in rows:
-            choices = row.request.choices or ()
-            scores = dict(zip(choices, sums[k:k + len(choices)]))
-            k += len(choices)
-            best = max(choices, key=lambda c: scores[c])
-            results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
-        return results
-
-
-    def _score_single_tokens(self, rows: list[_Row]) -> list[GenerationResult]:
-        """When every choice is one token, one forward pass per prompt scores all of them at once."""
+        The rule every backend shares (synth_assets/inference/label_words.py): plan_reply has cut each
+        choice to its first token and refused choices that share it.
+        """
         import torch
 
         assert self._model is not None
         ids, mask = self._left_pad([r.prompt_ids for r in rows])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: count positions from the first real token
         with torch.inference_mode():
             logits = self._model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
             logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
         results = []
         for i, row in enumerate(rows):
             choices = row.request.choices or ()
-            scores = {c: float(logprobs[i, ids_[0]]) for c, ids_ in zip(choices, row.choice_ids or [])}
+            scores = {c: float(logprobs[i, first[0]]) for c, first in zip(choices, row.choice_ids or [])}
             best = max(choices, key=lambda c: scores[c])
             results.append(GenerationResult(text=best, choice_logprobs=scores, tokens_in=len(row.prompt_ids)))
         return results
-
 
 
 def chat_prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: tuple[tuple[str, str], ...]) -> list[int]:

@@ -23,7 +23,9 @@ class LabelStrategy:
     name = "label"
     # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
     placeholders = ("instruction", "input", "choices")
-    version = "1"
+    # 2: label words are scored by their first token on every backend (inference/label_words.py), not
+    # the sum over their tokens: scores cached under version 1 differ for words of several tokens
+    version = "2"
     tasks = ("classification",)
     same_problem = True
     dedup_on = ("input",)

@@ -213,6 +213,13 @@ def test_choice_scoring_without_logprobs_is_an_error_row(fleet: Fleet) -> None:
     assert empty.text is None and "empty" in empty.error
 
 
+def test_choices_one_of_which_begins_another_are_an_error_row_without_a_call(fleet: Fleet) -> None:
+    clash, fine = backend(fleet.urls).generate([ask("where to eat?", choices=("rest", "Restaurant")),
+                                               ask("is it good?", choices=("yes", "no"))])
+    assert clash.text is None and clash.error is not None and clash.error.startswith("choices 'rest' and 'Restaurant' cannot be told apart")
+    assert fine.ok and fleet.attempts("where to eat?") == []
+
+
 def test_score_choices_ties_and_floor() -> None:
     scores = score_choices(("Negative", "neutral"), [("ne", -0.5), ("Neg", -0.7), ("x", -2.0)])
     assert scores == {"Negative": -0.5, "neutral": -0.5}  # both start with "ne": first-token scoring ties

@@ -130,19 +130,21 @@ def test_stop_strings_truncate(backend: TransformersBackend) -> None:
 
 
 @pytest.mark.slow
-def test_single_token_fast_path_matches_pairwise_scoring(backend: TransformersBackend) -> None:
-    question = "What is the capital of France? Answer with one word."
-    words = ("Paris", "London")
-    assert all(len(backend._tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 for w in words)
-    fast = backend.generate([choose(question, words)])[0]
-    # a multi-token choice sends the batch through the one-pair-per-choice path
-    pairwise = backend.generate([choose(question, words + ("Buenos Aires",))])[0]
-    assert fast.choice_logprobs and pairwise.choice_logprobs
-    # the two paths run different shapes: fp32 (CPU) agrees to 1e-3; bf16 (the GPU default) to about 1e-2
-    tolerance = 1e-3 if backend._model is not None and backend._model.dtype.itemsize == 4 else 2e-2
-    for w in words:
-        assert fast.choice_logprobs[w] == pytest.approx(pairwise.choice_logprobs[w], abs=tolerance)
-    assert fast.text == pairwise.text == "Paris"
+def test_a_choice_of_several_tokens_is_scored_by_its_first_token(backend: TransformersBackend) -> None:
+    # the rule of every backend (inference/label_words.py): no length penalty, one forward pass per prompt
+    question = "What is the capital of Argentina? Answer with one word."
+    assert [len(backend._tokenizer(w, add_special_tokens=False)["input_ids"]) for w in ("Paris", "Buenos Aires", "Bu")] == [1, 3, 1]
+    whole, first = backend.generate([choose(question, ("Paris", "Buenos Aires")), choose(question, ("Paris", "Bu"))])
+    assert whole.choice_logprobs and first.choice_logprobs
+    assert whole.choice_logprobs["Buenos Aires"] == pytest.approx(first.choice_logprobs["Bu"], abs=1e-5)
+    assert whole.choice_logprobs["Paris"] == pytest.approx(first.choice_logprobs["Paris"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_choices_sharing_a_first_token_are_an_error_row(backend: TransformersBackend) -> None:
+    clash, fine = backend.generate([choose("Where to eat?", ("restaurant", "rest")), choose("Where to eat?", ("restaurant", "home"))])
+    assert clash.text is None and clash.error is not None and clash.error.startswith("ChoiceCollisionError: choices 'restaurant' and 'rest'")
+    assert fine.ok and fine.choice_logprobs is not None and set(fine.choice_logprobs) == {"restaurant", "home"}
 
 
 @pytest.mark.slow

@@ -135,7 +135,8 @@ class FakeVLLMBackend(VLLMBackend):
 
 
 def choice_score(choice: str) -> float:
-    return sum(token_logprob(ord(c)) for c in choice)
+    """A choice scores its first token (inference/label_words.py); this fake tokenizer has one per character."""
+    return token_logprob(ord(choice[0]))
 
 
 # -- fast tests --------------------------------------------------------------------------------
@@ -171,16 +172,16 @@ def test_generation_keeps_order_and_passes_each_rows_params() -> None:
     assert (out[0].tokens_in, out[0].tokens_out) == (prompt_len, 3) and out[0].latency_ms > 0
 
 
-def test_choice_scores_sum_the_prompt_logprobs_of_the_choice_tokens() -> None:
+def test_choice_scores_are_the_prompt_logprob_of_each_choices_first_token() -> None:
     backend = FakeVLLMBackend()
     out = backend.generate([choose("Capital?", ("Paris", "Rome", "Oslo")), choose("Sky?", ("blue", "green"))])
-    assert [r.text for r in out] == ["Rome", "blue"]
+    assert [r.text for r in out] == ["Oslo", "blue"]
     for row, question, choices in zip(out, ("Capital?", "Sky?"), (("Paris", "Rome", "Oslo"), ("blue", "green"))):
         assert row.choice_logprobs == pytest.approx({c: choice_score(c) for c in choices})
         assert (row.tokens_in, row.tokens_out) == (len(f"<user>{question}<assistant>"), 0) and row.latency_ms > 0
     (call,) = backend.engine.generate_calls  # all five (row, choice) pairs in one engine call
     prompt = [ord(c) for c in "<user>Capital?<assistant>"]
-    assert len(call) == 5 and call[0] == prompt + [ord(c) for c in "Paris"]
+    assert len(call) == 5 and call[0] == prompt + [ord("P")]
 
 
 def test_top_logprobs_map_vllms_per_position_dicts() -> None:
@@ -212,7 +213,7 @@ def test_rows_that_cannot_fit_or_are_invalid_fail_alone_before_submission() -> N
                             choose("pick", ()), ask("bad", 0), ask("bad", 4, temperature=1.0, top_p=0.0)])
     assert [r.ok for r in out] == [True, False, False, False, False, False, False]
     assert "PromptTooLongError" in (out[1].error or "") and "max_model_len of 80" in (out[1].error or "")
-    assert "max_new_tokens=70" in (out[2].error or "") and "longest choice" in (out[3].error or "")
+    assert "max_new_tokens=70" in (out[2].error or "") and "one choice token" in (out[3].error or "")
     assert all(r.text is None and r.error for r in out[1:])
     assert backend.engine.chat_calls[0][0] == ["ok"] and backend.engine.generate_calls == []
 
