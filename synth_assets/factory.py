@@ -86,8 +86,9 @@ def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict
         resources[f"{spec.name}_teacher"] = teachers.get(spec.name) or teacher_resource(spec)
         if spec.filters.judge.enabled and spec.filters.judge.teacher is not None:
             resources[Build(spec, warehouse).judge_key] = model_resource(spec.filters.judge.teacher)
-        jobs.append(define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None))
-        new_sensors, new_schedules = build_triggers(Build(spec, warehouse), f"{spec.name}_all")
+        all_job = define_asset_job(f"{spec.name}_all", selection=AssetSelection.groups(spec.name), description=spec.description or None)
+        jobs.append(all_job)
+        new_sensors, new_schedules = build_triggers(Build(spec, warehouse), all_job)
         sensors += new_sensors
         schedules += new_schedules
         jobs.append(define_asset_job(observe_job_name(spec.name), selection=AssetSelection.assets([spec.name, "seed_files"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions, RepositoryDefinition
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
@@ -29,9 +29,9 @@ class AssetState:
         return self.status != "fresh"
 
 
-def asset_states(defs: Definitions, instance: DagsterInstance, group: str | None = None) -> list[AssetState]:
-    """Status of every materialisable asset (of one group), in topological order."""
-    graph = defs.resolve_asset_graph()
+def asset_states(defs: Definitions | RepositoryDefinition, instance: DagsterInstance, group: str | None = None) -> list[AssetState]:
+    """Status of every materialisable asset (of one group), in topological order; sensors pass their repository."""
+    graph = defs.asset_graph if isinstance(defs, RepositoryDefinition) else defs.resolve_asset_graph()
     view = AssetGraphView(
         temporal_context=TemporalContext(effective_dt=get_current_datetime(), last_event_id=None),
         instance=instance,
