@@ -69,10 +69,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     defs = build_definitions(specs, warehouse)
     states = observe_and_states(defs, [s.name for s in specs], DagsterInstance.get())
     for state in states:
-        print(f"{state.key.to_user_string():<32} {state.status}")
+        print(f"{state.key.to_user_string():<32} {state.label}")
         for cause in state.causes:
             print(f"    because {cause}")
-    print(f"\n{sum(s.needs_run for s in states)} of {len(states)} assets need a run (synth run --stale)")
+    now, later = sum(s.needs_run for s in states), sum(s.may_need_run for s in states)
+    print(f"\n{now} of {len(states)} assets need a run" + (f"; {later} downstream may follow if their inputs change" if later else "")
+          + " (synth run --stale)")
     return 0
 
 
@@ -183,6 +185,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+# commands on the warehouse first add the views a run could not write while a user held the catalog file
+CATALOG_COMMANDS = ("run", "status", "summary", "query")
+
+
+def _catch_up_catalog(args: argparse.Namespace) -> None:
+    from synth_assets.factory import default_warehouse
+    from synth_assets.storage.catalog import refresh_if_behind
+
+    refresh_if_behind(Path(args.warehouse).resolve() if args.warehouse else default_warehouse())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synth", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=3000)
     args = parser.parse_args(argv)
+    if args.command in CATALOG_COMMANDS:
+        _catch_up_catalog(args)
     try:
         return args.fn(args)
     except SpecError as exc:

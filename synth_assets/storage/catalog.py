@@ -3,7 +3,12 @@
 DuckDB lets one process write a database file while no other process reads it. A user's
 `duckdb -readonly warehouse/synth.duckdb` session therefore blocks catalog updates; since views
 point at stable Parquet paths that are replaced atomically, a skipped update only delays *new*
-views, never corrupts data, and the next refresh (or `synth catalog`) adds them.
+views, never corrupts data. A skipped update leaves a marker file in the warehouse, and the next
+refresh, or the next `synth` command (`refresh_if_behind`), adds the missing views.
+
+Every view is tried on an in-memory DuckDB first: a table whose file is unreadable (truncated,
+not Parquet) is left out with a warning naming the file, and the rest of the catalog is still
+written. Building the catalog never fails a step.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import time
 from pathlib import Path
 
 import duckdb
-import polars as pl
+
+from synth_assets.storage.table_files import first_line
 
 log = logging.getLogger("synth.catalog")
 CATALOG_FILE = "synth.duckdb"
+PENDING_FILE = ".catalog_pending"  # in the warehouse while the catalog lags behind the tables (holds the reason)
 CACHE_DIR = "_cache"
 CHECKPOINT_DIR = "_checkpoints"
 
@@ -48,17 +55,13 @@ _EXPANSIONS = re.compile(r"^expansions(_r\d+)?$")
 _EVAL_PREDICTIONS = re.compile(r"^eval_predictions$")
 
 
-def _costs_statement(schema: str, schema_dir: Path, tables: set[str]) -> str | None:
-    """The costs view when some expansions table carries the ledger columns (tables from older runs may not)."""
-    sources = []
-    for name in sorted(t for t in tables if _EXPANSIONS.match(t)):
-        path = schema_dir / f"{name}.parquet"
-        if path.is_file() and "cost_usd" in pl.read_parquet_schema(path):
-            sources.append(f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"')
+def _costs_statement(schema: str, ledger: set[str]) -> str | None:
+    """The costs view over the tables of `ledger`, those whose view carries the ledger columns (older runs' may not)."""
+    sources = [f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"'
+               for name in sorted(t for t in ledger if _EXPANSIONS.match(t))]
     # the teacher's eval calls (label scoring or worked solutions of every eval row), failed ones included
-    for name in sorted(t for t in tables if _EVAL_PREDICTIONS.match(t)):
-        path = schema_dir / f"{name}.parquet"
-        if sources and path.is_file() and "cost_usd" in pl.read_parquet_schema(path):
+    for name in sorted(t for t in ledger if _EVAL_PREDICTIONS.match(t)):
+        if sources:
             sources.append(f"select 'eval' as strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, "
                            f"latency_ms, cost_usd from \"{schema}\".\"{name}\" where model = 'teacher'")
     return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
@@ -103,48 +106,111 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _view_statements(root: Path) -> list[str]:
-    """One view per Parquet table found under the warehouse, plus derived views."""
-    stmts: list[str] = []
-    for schema_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-        schema = schema_dir.name
-        stmts.append(f'create schema if not exists "{schema}"')
-        tables: set[str] = set()
-        for item in sorted(schema_dir.iterdir()):
-            if item.is_file() and item.suffix == ".parquet":
-                source = f"read_parquet({_quote(item)})"
-            elif item.is_dir() and any(item.glob("*.parquet")):
-                source = f"read_parquet({_quote(item / '*.parquet')}, union_by_name=true)"
+_VIEW_NAME = re.compile(r"create or replace view (\S+)")
+
+
+def _schema_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+def _table_items(schema_dir: Path) -> dict[str, Path]:
+    """Table name -> its Parquet file, or its folder of partition files."""
+    items = {}
+    for item in sorted(schema_dir.iterdir()):
+        if item.is_file() and item.suffix == ".parquet":
+            items[item.stem] = item
+        elif item.is_dir() and any(item.glob("*.parquet")):
+            items[item.name] = item
+    return items
+
+
+class _Views:
+    """Views created one at a time on an in-memory DuckDB; what fails is left out, with a warning saying what and why."""
+
+    def __init__(self) -> None:
+        self.con = duckdb.connect()
+        self.statements: list[str] = []
+
+    def _error(self, stmt: str) -> str | None:
+        try:
+            self.con.execute(stmt)
+        except duckdb.Error as exc:
+            return first_line(exc)
+        return None
+
+    def add(self, stmt: str) -> bool:
+        error = self._error(stmt)
+        if error:
+            name = _VIEW_NAME.search(stmt)
+            log.warning("catalog: %s left out (%s)", "view " + name.group(1).replace('"', "") if name else stmt.split("\n")[0], error)
+            return False
+        self.statements.append(stmt)
+        return True
+
+    def add_table(self, schema: str, name: str, path: Path) -> bool:
+        """A view over a table file or a folder of parts; an unreadable file is named and left out, other parts kept."""
+        def view(source: str) -> str:
+            return f'create or replace view "{schema}"."{name}" as select * from read_parquet({source}, union_by_name=true)'
+
+        if path.is_file():
+            files, source = [path], _quote(path)
+        else:
+            files, source = sorted(path.glob("*.parquet")), _quote(path / "*.parquet")
+        if not self._error(view(source)):
+            self.statements.append(view(source))
+            return True
+        readable = []
+        for file in files:
+            error = self._error(f"select * from read_parquet({_quote(file)}) limit 0")
+            if error:
+                log.warning("catalog: %s left out of view %s.%s: the file is unreadable (%s); "
+                            "`synth status` shows its asset stale and `synth run --stale` recomputes it", file, schema, name, error)
             else:
-                continue
-            name = item.stem if item.is_file() else item.name
-            tables.add(name)
-            stmts.append(f'create or replace view "{schema}"."{name}" as select * from {source}')
-        if {"train_set", "seeds", "expansions"} <= tables:
-            stmts.append(LINEAGE_SQL.format(schema=schema))
-        stmts += _round_statements(schema, tables)
-        costs = _costs_statement(schema, schema_dir, tables)
-        if costs:
-            stmts.append(costs)
+                readable.append(file)
+        return bool(readable) and self.add(view("[" + ", ".join(_quote(f) for f in readable) + "]"))
+
+    def columns(self, schema: str, name: str) -> set[str]:
+        rows = self.con.execute("select column_name from duckdb_columns() where schema_name = ? and table_name = ?", [schema, name])
+        return {r[0] for r in rows.fetchall()}
+
+
+def _build(root: Path) -> _Views:
+    """One view per readable Parquet table found under the warehouse, plus the derived views over them."""
+    views = _Views()
+    for schema_dir in _schema_dirs(root):
+        schema = schema_dir.name
+        views.add(f'create schema if not exists "{schema}"')
+        tables = {name for name, path in _table_items(schema_dir).items() if views.add_table(schema, name, path)}
+        derived = [LINEAGE_SQL.format(schema=schema)] if {"train_set", "seeds", "expansions"} <= tables else []
+        derived += _round_statements(schema, tables)
+        derived.append(_costs_statement(schema, {t for t in tables if "cost_usd" in views.columns(schema, t)}))
+        for stmt in filter(None, derived):
+            views.add(stmt)
     cache = root / CACHE_DIR / "teacher"
     if cache.is_dir() and any(cache.glob("*.parquet")):
-        stmts.append(f"create or replace view main.teacher_cache as select * from read_parquet({_quote(cache / '*.parquet')}, union_by_name=true)")
-    return stmts
+        views.add_table("main", "teacher_cache", cache)
+    return views
+
+
+def _view_statements(root: Path) -> list[str]:
+    """The statements that (re)create every view DuckDB could build, in order."""
+    views = _build(root)
+    views.con.close()
+    return views.statements
 
 
 def memory_catalog(root: Path) -> duckdb.DuckDBPyConnection:
     """The catalog's views in an in-memory database: reads that never wait for, or block, the catalog file."""
-    con = duckdb.connect()
-    for stmt in _view_statements(Path(root)):
-        con.execute(stmt)
-    return con
+    return _build(Path(root)).con
 
 
 def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
-    """(Re)create every view; returns False, after logging why, when the file is locked by a reader."""
+    """(Re)create every view; False, after logging why, when the file is locked by a reader (the next command retries)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     stmts = _view_statements(root)
+    if (root / PENDING_FILE).exists():  # a reader held the file a moment ago: no 2 s of waiting for every table of a run
+        attempts = min(attempts, 2)
     for attempt in range(attempts):
         try:
             with duckdb.connect(str(root / CATALOG_FILE)) as con:
@@ -152,10 +218,50 @@ def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
                 for stmt in stmts:
                     con.execute(stmt)
                 con.execute("commit")
+            (root / PENDING_FILE).unlink(missing_ok=True)
             return True
         except duckdb.IOException as exc:  # lock held by another process
             if attempt == attempts - 1:
-                log.warning("catalog %s not updated (%s); run `synth catalog` later to add new views", root / CATALOG_FILE, exc)
-                return False
+                return _pending(root, first_line(exc))
             time.sleep(wait_s * (attempt + 1))
+        except duckdb.Error as exc:  # e.g. a table replaced between the in-memory try and the commit
+            return _pending(root, first_line(exc))
     return False
+
+
+def _pending(root: Path, why: str) -> bool:
+    """Note that the catalog lags behind, so the next refresh_if_behind catches up; never raises."""
+    log.warning("catalog %s not updated (%s); the next synth command adds the new views (or run `synth catalog`)",
+                root / CATALOG_FILE, why)
+    try:
+        (root / PENDING_FILE).write_text(why + "\n")
+    except OSError:
+        pass  # the table files are the truth; a missing marker only delays the catch-up to a missing-view check
+    return False
+
+
+def catalog_behind(root: Path) -> bool:
+    """Whether the last refresh failed or some table under the warehouse has no view in the catalog file."""
+    root = Path(root)
+    if (root / PENDING_FILE).exists():
+        return True
+    tables = {(d.name, name) for d in _schema_dirs(root) for name in _table_items(d)}
+    if not tables:
+        return False
+    if not (root / CATALOG_FILE).is_file():
+        return True
+    try:
+        with duckdb.connect(str(root / CATALOG_FILE), read_only=True) as con:
+            views = set(con.execute("select schema_name, view_name from duckdb_views() where not internal").fetchall())
+    except duckdb.Error:  # a run holds the file to write it: that run refreshes it
+        return False
+    return not tables <= views
+
+
+def refresh_if_behind(root: Path) -> None:
+    """What a synth command does first: add the views a locked catalog file missed; never fails the command."""
+    try:
+        if Path(root).is_dir() and catalog_behind(root):
+            refresh_catalog(root, attempts=2)
+    except Exception as exc:  # the catalog is a convenience over the tables; a command must not die of it
+        log.warning("catalog %s not checked (%s)", Path(root) / CATALOG_FILE, first_line(exc))

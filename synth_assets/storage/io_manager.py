@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from dagster import ConfigurableIOManager, InputContext, OutputContext
+from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 
 from synth_assets.storage.catalog import refresh_catalog
 from synth_assets.storage.parquet import read_table, table_path, write_parquet_atomic
+from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_facts
 
 
 class WarehouseIOManager(ConfigurableIOManager):
@@ -24,7 +25,8 @@ class WarehouseIOManager(ConfigurableIOManager):
         if not isinstance(obj, pl.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         path = write_parquet_atomic(obj, self._path(context))
-        context.add_output_metadata({"path": str(path)})
+        # size and mtime let staleness tell an untouched file from one changed outside synth without reading it
+        context.add_output_metadata({TABLE_PATH: str(path), FILE_FACTS: MetadataValue.json(file_facts(path))})
         refresh_catalog(Path(self.root))
 
     def load_input(self, context: InputContext) -> pl.DataFrame:

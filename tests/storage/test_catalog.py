@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +15,9 @@ import pytest
 from spec_helpers import write_spec
 from pipeline_helpers import run_pipeline, table
 from synth_assets.spec import load_spec
-from synth_assets.storage.catalog import refresh_catalog
+from synth_assets.storage.catalog import memory_catalog, refresh_catalog
 from synth_assets.storage.parquet import write_parquet_atomic
+from test_cli_refusals import synth
 
 HOLD_READER = """
 import sys, time, duckdb
@@ -85,3 +88,38 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
         write_parquet_atomic(Boom({"x": [1, 2]}), target)
     assert pl.read_parquet(target)["x"].to_list() == [1]
     assert [p.name for p in target.parent.iterdir()] == ["t.parquet"]
+
+
+def test_an_unreadable_table_is_left_out_by_name_and_the_rest_catalogued(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_parquet_atomic(pl.DataFrame({"x": [1, 2, 3]}), tmp_path / "demo" / "t.parquet")
+    write_parquet_atomic(pl.DataFrame({"x": [1, 2, 3]}), tmp_path / "demo" / "cut.parquet")
+    cut = tmp_path / "demo" / "cut.parquet"
+    cut.write_bytes(cut.read_bytes()[:100])  # truncated
+    write_parquet_atomic(pl.DataFrame({"y": [1, 2]}), tmp_path / "demo" / "sharded" / "000.parquet")
+    (tmp_path / "demo" / "sharded" / "001.parquet").write_bytes(b"not parquet")
+    with caplog.at_level(logging.WARNING, logger="synth.catalog"):
+        assert refresh_catalog(tmp_path)
+    assert f"catalog: {cut} left out of view demo.cut: the file is unreadable" in caplog.text
+    assert f"catalog: {tmp_path / 'demo' / 'sharded' / '001.parquet'} left out of view demo.sharded" in caplog.text
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select sum(x) from demo.t").fetchone()[0] == 6
+        assert con.execute("select count(*) from demo.sharded").fetchone()[0] == 2  # the readable shard
+        assert con.execute("select count(*) from duckdb_views() where view_name = 'cut'").fetchone()[0] == 0
+    with memory_catalog(tmp_path) as con:  # what export reads through
+        assert con.execute("select sum(x) from demo.t").fetchone()[0] == 6
+
+
+def test_views_a_locked_catalog_missed_appear_at_the_next_command(tmp_path: Path) -> None:
+    spec = load_spec(write_spec(tmp_path))
+    warehouse = tmp_path / "warehouse"
+    write_parquet_atomic(pl.DataFrame({"x": [1, 2, 3]}), warehouse / "demo" / "t.parquet")
+    assert refresh_catalog(warehouse)
+    reader = _start_reader(warehouse / "synth.duckdb", 600.0)  # a user's session, open for the whole run
+    try:
+        assert run_pipeline(spec, warehouse).success
+    finally:
+        reader.terminate()
+        reader.wait(timeout=30)
+    done = synth("query", "--warehouse", str(warehouse), "select count(*) as n from tiny.lineage", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.findall(r"│\s*(\d+)\s*│", done.stdout) == [str(table(warehouse, spec, "train_set").height)]
