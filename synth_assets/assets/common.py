@@ -27,6 +27,18 @@ class Build:
         return AssetKey([self.spec.name, table])
 
     @property
+    def strategy_versions(self) -> str:
+        """Hash of the versions of every strategy the pipeline calls (eval labelling included): a strategy whose
+        prompt logic changed changes its calls, so the assets that make them are stale."""
+        from synth_assets.hashing import stable_hash
+        from synth_assets.strategies import STRATEGIES
+
+        names = {s.name for s in self.spec.strategies} | {"label"} * (self.spec.task == "classification")
+        if self.spec.rounds.strategy is not None and self.spec.rounds.max_rounds:
+            names.add(self.spec.rounds.strategy.name)
+        return stable_hash(sorted((n, STRATEGIES[n].version) for n in names), length=8)
+
+    @property
     def teacher_key(self) -> str:
         return f"{self.spec.name}_teacher"
 
