@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast ui clean
+.PHONY: install demo test test-fast validate ui clean
 
 $(BIN)/synth: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: install
 
 test: install
 	$(BIN)/pytest -q
+
+# load definitions.py with every shipped spec exactly as `dagster dev` does (run it before pushing)
+validate: install
+	$(BIN)/dagster definitions validate -f definitions.py
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
