@@ -38,17 +38,17 @@ FULL_REFRESH = [{"seeds", "eval_set", "quarantine"}, {"expansions"}, {"filtered"
                 {"eval_predictions", "eval_scores"}]
 
 
-def private_spec_path(tmp_path: Path) -> Path:
+def private_spec_path(tmp_path: Path, **overrides) -> Path:
     """The tiny spec on copies of the data next to it (seeds.csv, pool.csv, test.csv), so a test can edit them."""
     for name in ("seeds.csv", "pool.csv", "test.csv"):
         shutil.copy(DATA / name, tmp_path / name)
     return write_spec(
         tmp_path, seeds=[{"path": "seeds.csv", "input": "review", "target": "score"}, {"path": "pool.csv", "input": "review"}],
-        eval={"path": "test.csv", "input": "review", "target": "score"}, schedule="0 3 * * *")
+        eval={"path": "test.csv", "input": "review", "target": "score"}, schedule="0 3 * * *", **overrides)
 
 
-def _private_spec(tmp_path: Path) -> PipelineSpec:
-    return load_spec(private_spec_path(tmp_path))
+def _private_spec(tmp_path: Path, **overrides) -> PipelineSpec:
+    return load_spec(private_spec_path(tmp_path, **overrides))
 
 
 def _append(path: Path, line: str) -> None:
@@ -83,14 +83,13 @@ def _schedule_tick(defs: Definitions, instance: DagsterInstance, at: datetime):
 
 
 def _follow(defs: Definitions, instance: DagsterInstance, requests: list[RunRequest]) -> tuple[list[set[str]], SkipReason]:
-    """Launch each wave and hand its success to the refresh-waves sensor until it stops; the tables of each wave."""
+    """Launch each wave and hand its last run's success to the refresh-waves sensor until it stops; what each wave ran."""
     waves = []
     while True:
-        assert len(requests) == 1, requests  # the tiny spec is not sharded: one run per wave
-        run = _launch(defs, instance, requests[0])
-        assert run.status == DagsterRunStatus.SUCCESS
-        waves.append({k.path[-1] for k in run.asset_selection})
-        answer = _after_success(defs, instance, run)
+        runs = [_launch(defs, instance, r) for r in requests]
+        assert all(run.status == DagsterRunStatus.SUCCESS for run in runs)
+        waves.append({k.path[-1] + (f"[{r.partition_key}]" if r.partition_key else "") for r in requests for k in r.asset_selection})
+        answer = _after_success(defs, instance, runs[-1])
         if isinstance(answer, SkipReason):
             return waves, answer
         requests = answer
@@ -140,6 +139,23 @@ def test_new_seed_row_refreshes_every_downstream_wave_once(tmp_path: Path) -> No
     assert end.skip_message == "nothing is stale"
     same = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=tick.cursor, definitions=defs))
     assert not same.run_requests and same.skip_message == "seed files unchanged"
+
+
+def test_shards_of_a_wave_run_as_one_run_each(tmp_path: Path) -> None:
+    spec = _private_spec(tmp_path, shards=3)
+    warehouse = tmp_path / "warehouse"
+    instance = DagsterInstance.get()
+    assert run_pipeline(spec, warehouse, instance=instance, workers=1).success
+    defs = fake_definitions(spec, warehouse)
+    shards = defs.resolve_asset_graph().get(AssetKey(["tiny", "expansions"])).partitions_def.get_partition_keys()
+    sensor = defs.resolve_sensor_def("tiny_seed_files_changed")
+    idle = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
+    _append(tmp_path / "seeds.csv", NEW_SEED)
+    tick = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=idle.cursor, definitions=defs))
+    waves, end = _follow(defs, instance, tick.run_requests)
+    assert len(shards) == 3 and waves[1] == {f"expansions[{p}]" for p in shards}
+    assert [w for i, w in enumerate(waves) if i != 1] == [w for i, w in enumerate(FULL_REFRESH) if i != 1]
+    assert end.skip_message == "nothing is stale"
 
 
 def test_schedule_refreshes_only_what_a_changed_eval_file_reaches(tmp_path: Path) -> None:
