@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from synth_assets.spec import SpecError
+from synth_assets.storage.lease import IF_BUSY, IF_BUSY_ENV
 
 SUMMARY_TABLES = ("seeds", "quarantine", "expansions", "judgements", "filtered", "train_set", "student_checkpoint", "eval_scores")
 
@@ -31,10 +32,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from synth_assets.factory import build_definitions
     from synth_assets.instance import ensure_dagster_home
-    from synth_assets.runs import materialize_all, materialize_stale
+    from synth_assets.runs import fail_dead_runs, materialize_all, materialize_stale
 
     specs, warehouse = _specs_and_warehouse(args)
     ensure_dagster_home()
+    if args.if_busy:  # read by every step's lease, in this process and in the shard workers
+        os.environ[IF_BUSY_ENV] = args.if_busy
+    fail_dead_runs(DagsterInstance.get())
     defs = build_definitions(specs, warehouse)
     started = time.perf_counter()
     run = materialize_stale if args.stale else materialize_all
@@ -62,10 +66,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from synth_assets.factory import build_definitions
     from synth_assets.instance import ensure_dagster_home
-    from synth_assets.runs import observe_and_states
+    from synth_assets.runs import fail_dead_runs, observe_and_states
 
     specs, warehouse = _specs_and_warehouse(args)
     ensure_dagster_home()
+    fail_dead_runs(DagsterInstance.get())
     defs = build_definitions(specs, warehouse)
     states = observe_and_states(defs, [s.name for s in specs], DagsterInstance.get())
     for state in states:
@@ -217,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--stale", action="store_true", help="only what is stale or missing (repeats until nothing is)")
             p.add_argument("--workers", type=int, default=None,
                            help="processes for the shards of a sharded pipeline (default: one per CPU, at most one per shard)")
+            p.add_argument("--if-busy", choices=IF_BUSY, default=None,
+                           help="when another run is materialising the same asset: wait for it and reuse its cached work "
+                                f"(default, or ${IF_BUSY_ENV}), or stop with a message naming that run")
         if name == "export":
             p.add_argument("--pipeline", required=True, help="pipeline name (its folder in the warehouse)")
             p.add_argument("--format", choices=("jsonl", "hf"), default="jsonl", help="jsonl files or HF `datasets` folders")

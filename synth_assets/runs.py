@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from dagster import AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, Definitions, ExecuteInProcessResult, materialize
+from dagster import (AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, DagsterRun, DagsterRunStatus, Definitions,
+                     ExecuteInProcessResult, RunsFilter, materialize)
 
 from synth_assets.factory import observe_job_name
 from synth_assets.staleness import AssetState, asset_states
@@ -22,6 +25,8 @@ from synth_assets.staleness import AssetState, asset_states
 # Rebuilds the same Definitions in a worker process (a picklable callable, e.g. functools.partial of
 # build_definitions or load_definitions); without one, shards run one after another in this process.
 Rebuild = Callable[[], Definitions]
+# The process behind a run, in its tags: a later start on this host can tell a killed run from a live one.
+PID_TAG, HOST_TAG = "synth/pid", "synth/host"
 
 
 @dataclass
@@ -37,7 +42,7 @@ class RunOutcome:
 def observe_and_states(defs: Definitions, pipelines: list[str], instance: DagsterInstance) -> list[AssetState]:
     """Hash the seed files (so a changed file shows up as new data), then report every asset's state."""
     for name in pipelines:
-        defs.resolve_job_def(observe_job_name(name)).execute_in_process(instance=instance)
+        defs.resolve_job_def(observe_job_name(name)).execute_in_process(instance=instance, tags=process_tags())
     return [s for name in pipelines for s in asset_states(defs, instance, group=name)]
 
 
@@ -95,11 +100,49 @@ def _run_wave(defs: Definitions, instance: DagsterInstance, todo: dict[AssetKey,
 
 def _materialize(defs: Definitions, instance: DagsterInstance, keys: Iterable[AssetKey], partition: str | None = None,
                  failures: list[str] | None = None) -> bool:
-    result = materialize(list(defs.assets), instance=instance, resources=defs.resources,
+    result = materialize(list(defs.assets), instance=instance, resources=defs.resources, tags=process_tags(),
                          selection=AssetSelection.assets(*keys).required_multi_asset_neighbors(), partition_key=partition, raise_on_error=False)
     if failures is not None:
         failures += failure_lines(result, partition)
     return result.success
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process, so that a run it leaves STARTED when killed can be told from a live one."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def fail_dead_runs(instance: DagsterInstance, log: Callable[[str], None] = print) -> list[DagsterRun]:
+    """Mark as failed the runs started on this host whose process is gone (SIGKILL, the OOM killer, a reboot).
+
+    Such a run never reports its own end and would show as STARTED forever. Runs launched by the
+    daemon or the UI carry no process tags; Dagster's run monitoring watches those.
+    """
+    host = socket.gethostname()
+    in_progress = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    dead = []
+    for run in instance.get_runs(RunsFilter(statuses=in_progress, tags={HOST_TAG: host})):
+        pid = int(run.tags.get(PID_TAG) or 0)
+        if pid <= 0 or _process_alive(pid):
+            continue
+        message = f"run {run.run_id} was still {run.status.value}, but its process (pid {pid} on {host}) is gone: marked as failed"
+        instance.report_run_failed(run, message)
+        log(message)
+        dead.append(run)
+    return dead
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def failure_lines(result: ExecuteInProcessResult, partition: str | None = None) -> list[str]:

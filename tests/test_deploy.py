@@ -18,3 +18,5 @@ def test_deploy_instance_config_is_valid(tmp_path: Path, monkeypatch: pytest.Mon
     coordinator = instance.run_coordinator
     assert type(coordinator).__name__ == "QueuedRunCoordinator"
     assert coordinator.get_run_queue_config().max_concurrent_runs == 16
+    # the daemon fails runs that never start; resuming needs a launcher that supports it
+    assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0

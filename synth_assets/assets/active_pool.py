@@ -12,6 +12,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.student import synthetic_student
 from synth_assets.evaluation.students import student_outputs
 from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
 SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "student_prediction": pl.String,
@@ -35,6 +36,7 @@ def build_active_pool(b: Build, r: int, key, version: str):
            group_name=b.group, kinds=TABLE_KINDS, code_version=f"{version}-{spec.section_hash('labels', 'task')}",
            description=f"Round {r}: the {active.pool_rows} unlabelled pool rows the round-{r - 1} student is least sure of "
                        f"({active.selection}), for the teacher to label (PGKD active selection).")
+    @leased(b.root)
     def active_pool(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,
                     **earlier_expansions: pl.DataFrame):
         student = synthetic_student(student_checkpoint)

@@ -10,6 +10,7 @@ from synth_assets.evaluation.students import student_predictions
 from synth_assets.evaluation.teacher import teacher_predictions, teacher_solutions
 from synth_assets.hashing import frame_hash
 from synth_assets.inference.cache import TeacherCache
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, metric_bars
 
@@ -31,6 +32,7 @@ def build_evaluation(b: Build):
         group_name=b.group,
         code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher', 'task')}",
     )
+    @leased(b.root)
     def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame,
                    expansions: pl.DataFrame):
         eval_version = frame_hash(eval_set)

@@ -7,6 +7,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.strategies.expand import expand, pool_sample
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 
 CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
@@ -41,6 +42,7 @@ def build_expansions(b: Build):
             "from the teacher cache reach the model."
         ),
     )
+    @leased(b.root)
     def expansions(context: AssetExecutionContext, seeds: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()

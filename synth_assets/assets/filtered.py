@@ -8,6 +8,7 @@ from synth_assets.assets.student import train_variant
 from synth_assets.evaluation.students import student_outputs
 from synth_assets.filters.apply import apply_filters, training_candidates
 from synth_assets.filters.student_aware import StudentPredict
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
 
@@ -108,7 +109,7 @@ def build_filter_assets(b: Build) -> list:
             "judge_score when the judge is on, contaminated (contains an eval item), dup_of, "
             "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
         ),
-    )(filtered)
+    )(leased(b.root)(filtered))
 
     @asset(
         key=b.key("train_set"),
@@ -118,6 +119,7 @@ def build_filter_assets(b: Build) -> list:
         code_version=CODE_VERSION,
         description="The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable via the `lineage` view.",
     )
+    @leased(b.root)
     def train_set(filtered: pl.DataFrame, seeds: pl.DataFrame):
         seeds_part = seed_rows(seeds)
         expansion_rows = accepted_rows(filtered)

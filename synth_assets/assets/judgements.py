@@ -7,6 +7,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.filters.judge import judge_budget, judge_rows
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.cache import TeacherCache
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
 CODE_VERSION = "1"
@@ -45,6 +46,7 @@ def build_judgements(b: Build, round_: int = 0) -> list:
             "Judge calls go through the teacher cache."
         ),
     )
+    @leased(b.root)
     def judgements(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame):
         judge = getattr(context.resources, resource_key)
         backend = judge.get_backend()

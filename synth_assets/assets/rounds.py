@@ -25,6 +25,7 @@ from synth_assets.hashing import frame_hash, stable_hash
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.strategies.expand import expand
 
@@ -53,10 +54,12 @@ def _round(b: Build, r: int) -> list:
                         description=f"Labelled seeds the round-{r - 1} synthetic-data student gets wrong: round {r}'s seeds (LLM2LLM).")
     if r == 1:
         @asset(ins=errors_ins, **errors_asset)
+        @leased(b.root)
         def student_errors(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame):
             return _student_errors(spec, r, context, student_checkpoint, seeds, None)
     else:
         @asset(ins={**errors_ins, "previous_errors": AssetIn(key=key("student_errors", r - 1))}, **errors_asset)
+        @leased(b.root)
         def student_errors(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, seeds: pl.DataFrame,
                            previous_errors: pl.DataFrame):
             return _student_errors(spec, r, context, student_checkpoint, seeds, previous_errors)
@@ -73,6 +76,7 @@ def _round(b: Build, r: int) -> list:
            code_version=f"{round_version}-{spec.section_hash('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{label_version}",
            description=f"Round {r}: the rounds strategy applied to each student error"
                        f"{' and teacher labels for the active pool' if active else ''}, through the teacher cache and budget.")
+    @leased(b.root)
     def expansions(context: AssetExecutionContext, student_errors: pl.DataFrame, **inputs: pl.DataFrame):
         teacher = getattr(context.resources, b.teacher_key)
         backend = teacher.get_backend()
@@ -111,6 +115,7 @@ def _round(b: Build, r: int) -> list:
            code_version=f"{round_version}-{spec.section_hash('filters', 'labels')}",
            description=f"Round {r} expansions with their filter verdicts (decontaminated against the eval set"
                        f"{'; rows the round-' + str(r - 1) + ' student already gets right are dropped' if spec.filters.student_aware.enabled else ''}).")
+    @leased(b.root)
     def filtered(expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame, reference: pl.DataFrame,
                  **extra: pl.DataFrame):
         checkpoint = extra.get("student_checkpoint")
@@ -126,6 +131,7 @@ def _round(b: Build, r: int) -> list:
     @asset(key=key("train_set"), ins={"previous": AssetIn(key=key("train_set", r - 1)), "filtered": AssetIn(key=key("filtered"))},
            group_name=b.group, kinds=TABLE_KINDS, code_version=round_version,
            description=f"Round {r - 1}'s train set plus the accepted round-{r} rows.")
+    @leased(b.root)
     def train_set(previous: pl.DataFrame, filtered: pl.DataFrame):
         known = previous["input"].map_elements(normalise, return_dtype=pl.String).implode()
         accepted = accepted_rows(filtered)
@@ -137,6 +143,7 @@ def _round(b: Build, r: int) -> list:
     @asset(key=key("student_checkpoint"), ins={"train_set": AssetIn(key=key("train_set"))}, group_name=b.group,
            kinds=TABLE_KINDS | {"torch"}, code_version=f"{round_version}-{spec.section_hash('student', 'labels', 'instruction', 'task')}",
            description=f"The round-{r} student, trained on train_set_r{r} (reused from the checkpoint cache when it exists).")
+    @leased(b.root)
     def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
         return checkpoint_output([train_variant(b, context, train_set, "synthetic", round_=r)])
 
@@ -148,6 +155,7 @@ def _round(b: Build, r: int) -> list:
              **{f"expansions_{i}": AssetIn(key=key("expansions", i)) for i in range(r)}},
         name=f"{spec.name}__evaluation_r{r}", group_name=b.group, code_version=f"{round_version}-{spec.section_hash('eval')}",
     )
+    @leased(b.root)
     def evaluation(student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame, previous_scores: pl.DataFrame,
                    **all_expansions: pl.DataFrame):
         row = student_checkpoint.row(0, named=True)

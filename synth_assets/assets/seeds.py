@@ -10,6 +10,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.hashing import file_hash, stable_hash
 from synth_assets.sources.overlap import split_eval_overlap
 from synth_assets.sources.validate import quarantine_frame, split_sources
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
 CODE_VERSION = "2"  # 2: seed rows that are eval items are quarantined
@@ -51,6 +52,7 @@ def build_seed_assets(b: Build) -> list:
         group_name=b.group,
         code_version=f"{CODE_VERSION}-{spec.section_hash('seeds', 'eval', 'labels', 'max_input_chars')}",
     )
+    @leased(b.root)
     def ingest(context: AssetExecutionContext):
         seeds = split_sources(spec, list(spec.seeds), "seed_id")
         evals = split_sources(spec, [spec.eval], "eval_id")

@@ -7,6 +7,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.hashing import frame_hash
 from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
+from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 from synth_assets.training import get_classifier
 from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig
@@ -93,6 +94,7 @@ def build_student(b: Build):
             "hash(train rows, training config, base model) and reused whenever that key exists."
         ),
     )
+    @leased(b.root)
     def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
         rows = [train_variant(b, context, train_set.filter(selector), variant) for variant, selector in VARIANTS.items()]
         return checkpoint_output(rows)

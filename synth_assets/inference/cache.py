@@ -3,7 +3,8 @@
 Shards make a crash lose at most the batch in flight and let concurrent runs (partitions,
 multiprocess executors) write without locks; readers union them. The DuckDB view
 `teacher_cache` makes the cache inspectable with SQL. Only successful calls are cached, so a
-failed call is retried by the next run.
+failed call is retried by the next run. Should a key ever be stored twice, its oldest row is
+the answer: lookups pick it and compaction keeps only it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+from filelock import FileLock, Timeout
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.storage.parquet import write_parquet_atomic
@@ -38,6 +40,12 @@ SCHEMA = {
 }
 # Shards written before a column existed lack it (read as null); the current schema decides, not the first file.
 _SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
+COMPACT_LOCK = ".compact.lock"
+
+
+def first_per_key(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per cache_key, the oldest: every reader and every compaction agrees on which answer a key has."""
+    return rows.sort("created_at", maintain_order=True).unique(subset="cache_key", keep="first", maintain_order=True)
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,7 @@ class TeacherCache:
             if not shards:
                 return {}
             try:
-                hits = (
-                    pl.scan_parquet(shards, **_SHARD_SCAN)
-                    .filter(pl.col("cache_key").is_in(wanted))
-                    .unique(subset="cache_key", keep="first")
-                    .collect()
-                )
+                hits = first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN).filter(pl.col("cache_key").is_in(wanted))).collect()
                 break
             except FileNotFoundError:  # a shard was compacted away between listing and reading
                 time.sleep(0.05 * (attempt + 1))
@@ -121,15 +124,26 @@ class TeacherCache:
         return len(rows)
 
     def compact(self, min_shards: int = 64) -> None:
-        """Merge many small shards into one so lookups stay fast; safe beside concurrent appends."""
-        shards = self._shards()
-        if len(shards) < min_shards:
+        """Merge many small shards into one so lookups stay fast; safe beside concurrent appends and compactions.
+
+        One compaction at a time (a lock beside the shards; a busy lock means another process is
+        doing this job): two that merged the same shards would each write every key once more.
+        """
+        if len(self._shards()) < min_shards:
+            return
+        lock = FileLock(self.dir / COMPACT_LOCK)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
             return
         try:
-            merged = pl.scan_parquet(shards, **_SHARD_SCAN).collect().unique(subset="cache_key", keep="first")
-        except FileNotFoundError:  # another process is compacting the same shards: let it finish the job
-            return
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
-        for shard in shards:  # only the shards that were merged; new ones stay
-            shard.unlink(missing_ok=True)
+            shards = self._shards()  # listed under the lock: none of these is being merged elsewhere
+            if len(shards) < min_shards:
+                return
+            merged = first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN)).collect()
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
+            for shard in shards:  # only the shards that were merged; new ones stay
+                shard.unlink(missing_ok=True)
+        finally:
+            lock.release()

@@ -93,3 +93,33 @@ def test_compaction_keeps_every_row_and_the_view(tmp_path: Path) -> None:
     assert refresh_catalog(tmp_path)
     with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from teacher_cache").fetchone()[0] == 6
+
+
+def test_concurrent_compactions_never_store_a_key_twice(tmp_path: Path) -> None:
+    """Processes finishing their steps together all compact; the merged cache still holds each key once."""
+    import threading
+
+    import polars as pl
+
+    cache = TeacherCache(tmp_path)
+    stored: list[str] = []
+    for wave in range(4):
+        for i in range(30):  # one shard per batch, as the runner writes them
+            call = _call(f"wave {wave} row {i}")
+            cache.append("m", [call], [GenerationResult(text=f"{wave}/{i}")])
+            stored.append(call.key)
+        start = threading.Barrier(4)
+
+        def compact() -> None:
+            start.wait()
+            cache.compact(min_shards=2)
+
+        workers = [threading.Thread(target=compact) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        rows = pl.read_parquet(list(cache.dir.glob("*.parquet")))
+        assert rows["cache_key"].is_unique().all(), f"wave {wave}: {rows.height} rows for {rows['cache_key'].n_unique()} keys"
+        assert sorted(rows["cache_key"]) == sorted(stored)
+    assert {k: r.text for k, r in cache.lookup(stored[:3]).items()} == {k: f"0/{i}" for i, k in enumerate(stored[:3])}

@@ -1,0 +1,166 @@
+"""One lease per (pipeline, asset, partition) in the warehouse, held while the step runs.
+
+Two runs of one step would pay the teacher twice and write the same table twice. With the lease
+the second run waits for the first (or, told to stop, fails the step naming the holder); once it
+has the lease, its teacher calls come from the row cache and its students from the checkpoint
+cache, so the wait costs time, never calls.
+
+The lease is an OS file lock (`filelock`: flock on POSIX), which the kernel drops when its holder
+dies, SIGKILL included, so a dead holder's lease breaks by itself; on a file system without flock
+filelock falls back to a marker file that it breaks once the recorded process is gone. A holder
+file beside the lock names the run, process and host, for the message of whoever waits.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from synth_assets.storage.temp_files import temp_file
+
+LEASE_DIR = "_leases"
+IF_BUSY_ENV = "SYNTH_IF_BUSY"  # wait (default) | stop; `synth run --if-busy` sets it, `dagster dev` reads it too
+IF_BUSY = ("wait", "stop")
+POLL_S = 1.0
+REMIND_S = 60.0  # a waiting step repeats who it waits for this often
+
+
+class LeaseBusyError(RuntimeError):
+    """Another run holds the step's lease and this run was told to stop rather than wait."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lease, as its holder file records it."""
+
+    run_id: str
+    pid: int
+    host: str
+    since: str
+
+    def describe(self) -> str:
+        return f"run {self.run_id} (pid {self.pid} on {self.host}, since {self.since})"
+
+
+def if_busy_policy() -> str:
+    """What a step does when its lease is held: `wait` for it (default) or `stop` with a message."""
+    value = os.environ.get(IF_BUSY_ENV, "").strip().lower() or "wait"
+    if value not in IF_BUSY:
+        raise ValueError(f"{IF_BUSY_ENV}={value!r}: expected one of {', '.join(IF_BUSY)}")
+    return value
+
+
+def lease_path(root: Path, asset_path: list[str], partition: str | None) -> Path:
+    """warehouse/_leases/<pipeline>/<table>.lock, or .../<table>/<partition>.lock for one partition."""
+    base = Path(root) / LEASE_DIR / Path(*asset_path)
+    if partition is None:
+        return base.with_name(base.name + ".lock")
+    return base / (re.sub(r"[^\w.-]", "_", partition) + ".lock")
+
+
+def _holder_path(lock: Path) -> Path:
+    return lock.with_name(lock.name + ".holder.json")
+
+
+def read_holder(lock: Path) -> Holder | None:
+    """The holder file's record, or None when there is none (yet) or it cannot be read."""
+    try:
+        return Holder(**json.loads(_holder_path(lock).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_holder(lock: Path, holder: Holder) -> None:
+    fd, tmp = temp_file(lock.parent, ".holder-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(asdict(holder), f)
+    os.replace(tmp, _holder_path(lock))  # whole or absent: a waiter never reads half a record
+
+
+def _who(lock: Path) -> str:
+    holder = read_holder(lock)
+    return holder.describe() if holder else "another process (it has not named itself yet)"
+
+
+@contextmanager
+def step_lease(root: Path, asset_path: list[str], partition: str | None, run_id: str, log: Any,
+               what: str | None = None, policy: str | None = None) -> Iterator[None]:
+    """Hold the lease of one asset (and partition) for the block; wait or stop while another run holds it."""
+    path = lease_path(root, asset_path, partition)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    what = (what or "/".join(asset_path)) + (f" [{partition}]" if partition else "")
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if (policy or if_busy_policy()) == "stop":
+            raise LeaseBusyError(
+                f"{what} is being materialised by {_who(path)}; let that run finish, or run again with "
+                f"--if-busy wait ({IF_BUSY_ENV}=wait) to wait for it and reuse its cached work") from None
+        log.info(f"waiting for {what}: held by {_who(path)}")
+        started = reminded = time.monotonic()
+        while True:
+            try:
+                lock.acquire(timeout=POLL_S)
+                break
+            except Timeout:
+                if time.monotonic() - reminded >= REMIND_S:
+                    reminded = time.monotonic()
+                    log.info(f"still waiting for {what} after {reminded - started:.0f} s: held by {_who(path)}")
+        log.info(f"{what}: lease taken after waiting {time.monotonic() - started:.0f} s; cached work is reused")
+    try:
+        _write_holder(path, Holder(run_id=run_id, pid=os.getpid(), host=socket.gethostname(),
+                                   since=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        yield
+    finally:
+        _holder_path(path).unlink(missing_ok=True)  # while still held: never the next holder's record
+        lock.release()
+
+
+@contextmanager
+def _current_step_lease(root: Path) -> Iterator[None]:
+    from dagster import AssetExecutionContext
+
+    context = AssetExecutionContext.get()
+    keys = sorted(context.assets_def.keys, key=lambda k: k.to_user_string())
+    partition = context.partition_key if context.has_partition_key else None
+    with step_lease(root, list(keys[0].path), partition, context.run_id, context.log,
+                    what=", ".join(k.to_user_string() for k in keys)):
+        yield
+
+
+def leased(root: Path) -> Callable[[Callable], Callable]:
+    """Decorate an asset function (under `@asset` / `@multi_asset`) so its step holds its lease in `root`.
+
+    The step's asset keys and partition come from the running Dagster context, so the CLI, the UI
+    and shard workers all take the same lease. `functools.wraps` keeps the signature Dagster reads
+    the inputs from; a generator (multi-asset) keeps the lease until its last output.
+    """
+    def decorate(fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def outputs(*args, **kwargs):
+                with _current_step_lease(root):
+                    yield from fn(*args, **kwargs)
+            return outputs
+
+        @functools.wraps(fn)
+        def output(*args, **kwargs):
+            with _current_step_lease(root):
+                return fn(*args, **kwargs)
+        return output
+
+    return decorate
