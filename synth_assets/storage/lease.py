@@ -120,7 +120,7 @@ def step_lease(root: Path, asset_path: list[str], partition: str | None, run_id:
                 if time.monotonic() - reminded >= REMIND_S:
                     reminded = time.monotonic()
                     log.info(f"still waiting for {what} after {reminded - started:.0f} s: held by {_who(path)}")
-        log.info(f"{what}: lease taken after waiting {time.monotonic() - started:.0f} s; cached work is reused")
+        log.info(f"{what}: lease taken after waiting {time.monotonic() - started:.0f} s")
     try:
         _write_holder(path, Holder(run_id=run_id, pid=os.getpid(), host=socket.gethostname(),
                                    since=datetime.now(timezone.utc).isoformat(timespec="seconds")))
