@@ -89,9 +89,22 @@ def _round_numbers(base: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
+def _read(path: Path, columns: list[str] | None = None):
+    """A table for the summary, or None when it is missing or unreadable (`synth status` names it; --stale redoes it)."""
+    import polars as pl
+
+    if not path.exists():
+        return None
+    try:
+        return pl.read_parquet(path, columns=columns)
+    except Exception:  # noqa: BLE001 (a truncated or foreign file: the summary shows it, it never crashes)
+        return None
+
+
 def print_summary(warehouse: Path, pipeline: str) -> None:
     """Row counts per stage, one line per round, and every model's scores, read from Parquet (the source of truth)."""
     import polars as pl
+    import pyarrow.parquet as pq
 
     from synth_assets.evaluation.scoring import score_errors
 
@@ -99,29 +112,36 @@ def print_summary(warehouse: Path, pipeline: str) -> None:
 
     def rows(table: str) -> int | str:
         path = base / f"{table}.parquet"
-        return pl.read_parquet(path).height if path.exists() else "-"
+        if not path.exists():
+            return "-"
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001
+            return "unreadable"
 
     print(f"\n== {pipeline} ({base})")
     for table in SUMMARY_TABLES:
         print(f"  {table:<20} {rows(table):>8} rows")
-        if table == "quarantine" and (base / "quarantine.parquet").exists():
+        quarantine = _read(base / "quarantine.parquet", ["reason"]) if table == "quarantine" else None
+        if quarantine is not None:
             # why rows were set aside, by kind: the file rows themselves are in the table
-            kinds = pl.read_parquet(base / "quarantine.parquet", columns=["reason"])["reason"].str.split(" (").list.first()
+            kinds = quarantine["reason"].str.split(" (").list.first()
             for kind, n in sorted(kinds.value_counts().iter_rows(), key=lambda kv: -kv[1]):
                 print(f"    {n:>6} {kind}")
     rounds = _round_numbers(base)
     for r in rounds:
-        filtered = base / f"filtered_r{r}.parquet"
-        accepted = int(pl.read_parquet(filtered, columns=["accepted"])["accepted"].sum()) if filtered.exists() else "-"
+        filtered = _read(base / f"filtered_r{r}.parquet", ["accepted"])
+        accepted = int(filtered["accepted"].sum()) if filtered is not None else "-"
         print(f"  round {r}: {rows(f'student_errors_r{r}')} student errors, {rows(f'active_pool_r{r}')} active pool rows -> "
               f"{rows(f'expansions_r{r}')} teacher rows, {accepted} accepted; train_set_r{r} {rows(f'train_set_r{r}')} rows")
-    paths = [p for p in [base / "eval_scores.parquet", *(base / f"eval_scores_r{r}.parquet" for r in rounds)] if p.exists()]
-    if paths:
-        scores = pl.concat([pl.read_parquet(p).select("round", "model", "metric", "value") for p in paths])
+    tables = [_read(p) for p in [base / "eval_scores.parquet", *(base / f"eval_scores_r{r}.parquet" for r in rounds)]]
+    tables = [t for t in tables if t is not None]
+    if tables:
+        scores = pl.concat([t.select("round", "model", "metric", "value") for t in tables])
         df = scores.pivot(on="metric", index=["round", "model"], values="value")
         with pl.Config(tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, float_precision=3, tbl_rows=50):
             print(df)
-        for line in score_errors(pl.concat([pl.read_parquet(p) for p in paths], how="diagonal_relaxed")):
+        for line in score_errors(pl.concat(tables, how="diagonal_relaxed")):
             print(f"  {line}")
 
 

@@ -30,7 +30,7 @@ def build_evaluation(b: Build):
         required_resource_keys={b.teacher_key},
         name=f"{spec.name}__evaluation",  # op names are global in a code location: one per pipeline
         group_name=b.group,
-        code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher', 'task')}",
+        code_version=f"{CODE_VERSION}-{spec.section_hash('eval', 'labels', 'label_words', 'instruction', 'teacher', 'task')}-{b.strategy_versions}",
     )
     @leased(b.root)
     def evaluation(context: AssetExecutionContext, student_checkpoint: pl.DataFrame, eval_set: pl.DataFrame,

@@ -35,7 +35,7 @@ def build_expansions(b: Build):
         required_resource_keys={b.teacher_key},
         group_name=b.group,
         kinds=TABLE_KINDS | {"teacher"},
-        code_version=f"{CODE_VERSION}-{spec.section_hash('teacher', 'strategies', 'instruction', 'labels', 'label_words', 'task', 'budget')}",
+        code_version=f"{CODE_VERSION}-{spec.section_hash('teacher', 'strategies', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{b.strategy_versions}",
         description=(
             "Teacher generations, one row per (seed, strategy, sample), with the exact call (cache_key, "
             "prompt_hash, params_hash), cost (tokens, latency) and per-row `error`. Only calls missing "

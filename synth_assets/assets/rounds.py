@@ -73,7 +73,7 @@ def _round(b: Build, r: int) -> list:
     @asset(key=key("expansions"), ins={"student_errors": AssetIn(key=key("student_errors")), **earlier,
                                        **({"active_pool": AssetIn(key=key("active_pool"))} if active else {})},
            required_resource_keys={b.teacher_key}, group_name=b.group, kinds=TABLE_KINDS | {"teacher"},
-           code_version=f"{round_version}-{spec.section_hash('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{label_version}",
+           code_version=f"{round_version}-{spec.section_hash('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{label_version}-{b.strategy_versions}",
            description=f"Round {r}: the rounds strategy applied to each student error"
                        f"{' and teacher labels for the active pool' if active else ''}, through the teacher cache and budget.")
     @leased(b.root)
