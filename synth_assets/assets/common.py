@@ -33,7 +33,7 @@ class Build:
         from synth_assets.hashing import stable_hash
         from synth_assets.strategies import STRATEGIES
 
-        names = {s.name for s in self.spec.strategies} | {"label"} * (self.spec.task == "classification")
+        names = {s.name for s in self.spec.strategies} | ({"label"} if self.spec.task == "classification" else set())
         if self.spec.rounds.strategy is not None and self.spec.rounds.max_rounds:
             names.add(self.spec.rounds.strategy.name)
         return stable_hash(sorted((n, STRATEGIES[n].version) for n in names), length=8)
