@@ -1,8 +1,9 @@
 """The seed-file sensor under the real `dagster-daemon`: a changed file refreshes exactly what it reaches.
 
 About 4 minutes on a 2-core CPU (measured 3 min 40 s; 4 min 51 s while other jobs shared the cores):
-`synth run` of the tiny spec (~15 s), then three edits under the daemon with 2 s sensor ticks. Each wave is a run in its
-own process (~15 s): 6 waves for a new seed row, none for a touch, 3 for a new eval row.
+`synth run` of the tiny spec (~15 s), then three edits under the daemon with 2 s sensor ticks.
+Each wave is a run in its own process (~15 s): 6 waves for a new seed row, none for a touch, 3 for
+a new eval row.
 """
 
 from __future__ import annotations
