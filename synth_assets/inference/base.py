@@ -1,8 +1,14 @@
-"""The one protocol every teacher backend speaks: batched requests in, one result per request out."""
+"""The one protocol every teacher backend speaks: batched requests in, one result per request out.
+
+Backends that can overlap requests (HTTP servers) also open a `CallStream`: requests go in one
+by one and come out as they finish, so a slow request holds up no batch. The runner persists what
+finished in batches of its own; backends without a stream are called batch by batch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from synth_assets.hashing import stable_hash
@@ -88,4 +94,38 @@ class TeacherBackend(Protocol):
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         """Run a batch; must return exactly one result per request, in order, never raise per row."""
+        ...
+
+
+class CallStream(Protocol):
+    """Requests in flight on one backend; closing it cancels those not yet sent, which are never sent."""
+
+    def room(self) -> int:
+        """How many more requests the stream wants now: its window less those submitted and not yet returned."""
+        ...
+
+    def submit(self, index: int, request: GenerationRequest) -> None:
+        """Start one request; `index` is the caller's and comes back with its result."""
+        ...
+
+    def results(self) -> list[tuple[int, GenerationResult]]:
+        """Wait until at least one submitted request finished; every (index, result) finished since the last call."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+    def __enter__(self) -> CallStream:
+        ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        ...
+
+
+@runtime_checkable
+class StreamingBackend(TeacherBackend, Protocol):
+    """A backend that keeps requests in flight across batches; the runner uses `stream` when there is one."""
+
+    def stream(self) -> CallStream:
+        """A stream of calls, e.g. `with backend.stream() as s: s.submit(0, request); s.results()`."""
         ...

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import Any
 
 import httpx2
@@ -42,10 +44,12 @@ class _Malformed(Exception):
 class OpenAIBackend:
     """TeacherBackend over HTTP: bounded concurrency, round-robin over a pool, retries with backoff.
 
-    `generate` is synchronous (Dagster steps are) and runs its own event loop. Requests are spread
-    over `base_urls` round-robin: row i starts on server i, and each retry moves to the next server,
-    so one sick server costs a retry rather than the row. `concurrency` bounds requests in flight
-    across the whole pool. The API key is read from `api_key_env` on every call and never stored.
+    `generate` and `stream` are synchronous (Dagster steps are); a stream runs its own event loop
+    on a thread of its own, so they work inside a running loop too. Requests are spread over
+    `base_urls` round-robin: row i starts on server i, and each retry moves to the next server, so
+    one sick server costs a retry rather than the row. `concurrency` bounds requests in flight
+    across the whole pool. The API key is read from `api_key_env` when a stream opens (every
+    `generate` opens one) and is never stored on the backend.
     """
 
     def __init__(self, model: str, base_urls: list[str], api_key_env: str | None = None, concurrency: int = 8,
@@ -82,14 +86,21 @@ class OpenAIBackend:
         """One result per request, in order; a failing row gets `error` and the others still run."""
         if not requests:
             return []
-        key = self._api_key()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self._run(requests, key))
-        # Called from inside a running loop (a notebook, an async caller): asyncio.run would refuse there.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="openai-backend") as pool:
-            return pool.submit(lambda: asyncio.run(self._run(requests, key))).result()
+        results: list[GenerationResult | None] = [None] * len(requests)
+        with self.stream() as stream:
+            for i, request in enumerate(requests):  # past the window: the rows wait for the semaphore
+                stream.submit(i, request)
+            remaining = len(requests)
+            while remaining:
+                done = stream.results()
+                for i, result in done:
+                    results[i] = result
+                remaining -= len(done)
+        return [r for r in results if r is not None]
+
+    def stream(self) -> _Stream:
+        """Requests in flight continuously, results as they finish: no batch waits for its slowest row."""
+        return _Stream(self, self._api_key())
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -102,14 +113,6 @@ class OpenAIBackend:
             raise APIKeyMissingError(f"teacher api_key_env names {self.api_key_env!r} but that environment "
                                      "variable is unset or empty: export it, or drop api_key_env")
         return key
-
-    async def _run(self, requests: list[GenerationRequest], key: str | None) -> list[GenerationResult]:
-        semaphore = asyncio.Semaphore(self.concurrency)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        limits = httpx2.Limits(max_connections=self.concurrency)
-        async with httpx2.AsyncClient(timeout=self.timeout_s, limits=limits, headers=headers) as client:
-            return list(await asyncio.gather(*(self._row(client, semaphore, i, r, key)
-                                               for i, r in enumerate(requests))))
 
     async def _row(self, client: httpx2.AsyncClient, semaphore: asyncio.Semaphore, index: int,
                    request: GenerationRequest, key: str | None) -> GenerationResult:
@@ -159,6 +162,92 @@ class OpenAIBackend:
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(exc.retry_after, self.backoff_max_s)
         return self._jitter(state)
+
+
+class _Stream:
+    """A CallStream over one client and one event loop on a thread of its own, for one run of calls.
+
+    The window is twice `concurrency` rows: the semaphore keeps `concurrency` HTTP calls in flight,
+    and the rows beyond it are ready to take a slot the moment one frees, and to stand in for rows
+    sleeping through a backoff (which hold no slot).
+    """
+
+    def __init__(self, backend: OpenAIBackend, key: str | None) -> None:
+        self._backend, self._key = backend, key
+        self._window = 2 * backend.concurrency
+        self._unfinished = 0
+        self._finished: queue.SimpleQueue[tuple[int, GenerationResult]] = queue.SimpleQueue()
+        self._tasks: set[asyncio.Task[GenerationResult]] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="openai-backend", daemon=True)
+        self._thread.start()
+        self._client, self._semaphore = asyncio.run_coroutine_threadsafe(self._open(), self._loop).result()
+
+    async def _open(self) -> tuple[httpx2.AsyncClient, asyncio.Semaphore]:
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        limits = httpx2.Limits(max_connections=self._backend.concurrency)
+        client = httpx2.AsyncClient(timeout=self._backend.timeout_s, limits=limits, headers=headers)
+        return client, asyncio.Semaphore(self._backend.concurrency)
+
+    def room(self) -> int:
+        return max(0, self._window - self._unfinished)
+
+    def submit(self, index: int, request: GenerationRequest) -> None:
+        self._unfinished += 1
+        self._loop.call_soon_threadsafe(self._start, index, request)
+
+    def results(self) -> list[tuple[int, GenerationResult]]:
+        if not self._unfinished:
+            raise RuntimeError("results() waited on a stream with nothing submitted and unreturned")
+        while True:
+            try:
+                done = [self._finished.get(timeout=1.0)]
+                break
+            except queue.Empty:
+                if not self._thread.is_alive():
+                    raise RuntimeError("the openai backend's event loop stopped with requests unfinished") from None
+        while True:
+            try:
+                done.append(self._finished.get_nowait())
+            except queue.Empty:
+                break
+        self._unfinished -= len(done)
+        return done
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- on the loop's thread --------------------------------------------------------------------
+
+    def _start(self, index: int, request: GenerationRequest) -> None:
+        task = self._loop.create_task(self._backend._row(self._client, self._semaphore, index, request, self._key))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(index, t))
+
+    def _done(self, index: int, task: asyncio.Task[GenerationResult]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():  # closed early: nobody waits for this row
+            return
+        exc = task.exception()  # _row turns every failure into a row; this is the last line of defence
+        result = task.result() if exc is None else GenerationResult(text=None, error=_redact(f"{type(exc).__name__}: {exc}", self._key))
+        self._finished.put((index, result))
+
+    async def _shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.aclose()
 
 
 def _payload(model: str, request: GenerationRequest) -> dict[str, Any]:

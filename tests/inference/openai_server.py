@@ -4,11 +4,17 @@ The reply to a prompt is its last user message reversed. Tags in that message in
 `[429]`, `[500]`, `[400]`, `[slow]`, `[malformed]`, `[nologprobs]` fire on every attempt, and
 `[500x2]` fires on the first two attempts only (counted across every server of a fleet, so a
 retry that moves to the other server still sees the count). Every request is recorded.
+
+`jitter_sigma` makes the latency lognormal around a median of `delay_s`, as real engines' long
+tails are (sigma 0.99 puts p99 at ~10x the median). Each prompt's latency is drawn from a seed of
+its own, so two clients sending the same prompts meet the same latencies.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 import threading
 import time
@@ -32,13 +38,15 @@ class Record:
     body: dict[str, Any]
     prompt: str
     status: int = 0
+    done: float = 0.0  # time.monotonic() when the reply was ready
 
 
 class Fleet:
     """`n` loopback servers sharing one request log, fault counters and in-flight gauge."""
 
-    def __init__(self, n: int = 1, delay_s: float = 0.0, retry_after: str = "0.1", slow_s: float = 0.6) -> None:
-        self.delay_s, self.retry_after, self.slow_s = delay_s, retry_after, slow_s
+    def __init__(self, n: int = 1, delay_s: float = 0.0, retry_after: str = "0.1", slow_s: float = 0.6,
+                 jitter_sigma: float = 0.0) -> None:
+        self.delay_s, self.retry_after, self.slow_s, self.jitter_sigma = delay_s, retry_after, slow_s, jitter_sigma
         self.records: list[Record] = []
         self.completed: Counter[str] = Counter()  # prompt -> 200 replies with a completion
         self.max_in_flight = 0
@@ -47,6 +55,12 @@ class Fleet:
         self._lock = threading.Lock()
         self._servers = [_start(self, i) for i in range(n)]
         self.urls = [f"http://127.0.0.1:{s.server_address[1]}/v1" for s, _ in self._servers]
+
+    def latency_s(self, prompt: str) -> float:
+        """This prompt's base latency: `delay_s`, or a lognormal draw around it seeded by the prompt."""
+        if not self.jitter_sigma:
+            return self.delay_s
+        return self.delay_s * math.exp(random.Random(prompt).gauss(0.0, self.jitter_sigma))
 
     def attempts(self, prompt: str) -> list[Record]:
         with self._lock:
@@ -80,12 +94,12 @@ class Fleet:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            time.sleep(self.delay_s)
+            time.sleep(self.latency_s(prompt))
             status, headers, payload = self._reply(prompt, body, handler.headers.get("Authorization", ""))
         finally:
             with self._lock:
                 self._in_flight -= 1
-        record.status = status
+        record.status, record.done = status, time.monotonic()
         return status, headers, payload
 
     def _reply(self, prompt: str, body: dict[str, Any], auth: str) -> tuple[int, dict[str, str], bytes]:
@@ -140,7 +154,10 @@ def _start(fleet: Fleet, index: int) -> tuple[ThreadingHTTPServer, threading.Thr
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 256  # the default backlog of 5 resets connections when 64 clients connect at once
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
