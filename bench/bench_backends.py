@@ -34,7 +34,8 @@ from openai_server import Fleet  # noqa: E402  (the loopback OpenAI-compatible s
 
 from synth_assets.inference.base import GenerationRequest, SamplingParams  # noqa: E402
 from synth_assets.inference.cache import TeacherCache, TeacherCall  # noqa: E402
-from synth_assets.inference.openai_backend import OpenAIBackend, _payload  # noqa: E402
+from synth_assets.inference.openai_backend import OpenAIBackend  # noqa: E402
+from synth_assets.inference.openai_wire import _payload  # noqa: E402
 from synth_assets.inference.runner import run_calls  # noqa: E402
 from synth_assets.inference.transformers_backend import TransformersBackend  # noqa: E402
 from synth_assets.spec import load_spec  # noqa: E402

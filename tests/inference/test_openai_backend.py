@@ -11,7 +11,8 @@ import pytest
 from openai_server import Fleet
 
 from synth_assets.inference.base import GenerationRequest, SamplingParams, TeacherBackend
-from synth_assets.inference.openai_backend import NO_LOGPROBS, APIKeyMissingError, OpenAIBackend, score_choices
+from synth_assets.inference.openai_backend import APIKeyMissingError, OpenAIBackend
+from synth_assets.inference.openai_wire import NO_LOGPROBS, score_choices
 
 KEY_ENV = "SYNTH_TEST_OPENAI_KEY"
 KEY = "sk-test-SECRET-0123456789"
