@@ -19,7 +19,7 @@ def url_problem(url: str) -> str | None:
     """Why `url` is not an http(s)://host[:port][/path] server address, or None when it is."""
     try:
         parts = urlsplit(url.strip())
-        port = parts.port  # raises on a port that is not a number in range
+        parts.port  # noqa: B018 (reading it raises on a port that is not a number in range)
     except ValueError as exc:
         return f"is not a URL ({exc})"
     if parts.scheme not in ("http", "https"):
@@ -28,7 +28,6 @@ def url_problem(url: str) -> str | None:
         return "names no host"
     if parts.query or parts.fragment:
         return "carries a query or fragment, which the server API does not take"
-    del port
     return None
 
 

@@ -85,11 +85,7 @@ def _batches(misses: list[TeacherCall], backend: TeacherBackend, cache: TeacherC
         batch = misses[start : start + batch_size]
         admitted = budget.admit(batch)
         if admitted < len(batch):
-            over = misses[start + admitted:]
-            log.warning("teacher budget reached (%.4f USD, %d calls): %d calls skipped", budget.spent_usd, budget.calls, len(over))
-            for call in over:
-                out[call.key] = (skipped(), False)
-            stats.skipped = len(over)
+            _skip_over_budget(misses[start + admitted:], budget, out, stats)
             batch = batch[:admitted]
             if not batch:
                 break
@@ -134,11 +130,7 @@ def _stream(misses: list[TeacherCall], model_id: str, stream: CallStream, cache:
             if budget.limited and budget.admit([*in_flight.values(), call]) <= len(in_flight):
                 if in_flight:
                     break  # perhaps it fits once the calls in flight are charged what they really cost
-                over = misses[sent:]
-                log.warning("teacher budget reached (%.4f USD, %d calls): %d calls skipped", budget.spent_usd, budget.calls, len(over))
-                for skipped_call in over:
-                    out[skipped_call.key] = (skipped(), False)
-                stats.skipped = len(over)
+                _skip_over_budget(misses[sent:], budget, out, stats)
                 sent = len(misses)
                 break
             stream.submit(sent, call.request)
@@ -170,6 +162,15 @@ def _stream(misses: list[TeacherCall], model_id: str, stream: CallStream, cache:
             logged = done
             _progress(done, len(misses) - stats.skipped, generating)
     _persist(cache, model_id, finished)
+
+
+def _skip_over_budget(over: list[TeacherCall], budget: Budget, out: dict[str, tuple[GenerationResult, bool]],
+                      stats: RunStats) -> None:
+    """The calls the budget does not allow: never sent, each an error row saying so."""
+    log.warning("teacher budget reached (%.4f USD, %d calls): %d calls skipped", budget.spent_usd, budget.calls, len(over))
+    for call in over:
+        out[call.key] = (skipped(), False)
+    stats.skipped = len(over)
 
 
 def _persist(cache: TeacherCache, model_id: str, finished: list[tuple[TeacherCall, GenerationResult]]) -> None:

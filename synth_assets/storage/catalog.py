@@ -52,7 +52,6 @@ from ({union})
 group by all order by round, strategy
 """
 _EXPANSIONS = re.compile(r"^expansions(_r\d+)?$")
-_EVAL_PREDICTIONS = re.compile(r"^eval_predictions$")
 
 
 def _costs_statement(schema: str, ledger: set[str]) -> str | None:
@@ -60,10 +59,9 @@ def _costs_statement(schema: str, ledger: set[str]) -> str | None:
     sources = [f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"'
                for name in sorted(t for t in ledger if _EXPANSIONS.match(t))]
     # the teacher's eval calls (label scoring or worked solutions of every eval row), failed ones included
-    for name in sorted(t for t in ledger if _EVAL_PREDICTIONS.match(t)):
-        if sources:
-            sources.append(f"select 'eval' as strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, "
-                           f"latency_ms, cost_usd from \"{schema}\".\"{name}\" where model = 'teacher'")
+    if sources and "eval_predictions" in ledger:
+        sources.append(f"select 'eval' as strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, "
+                       f"latency_ms, cost_usd from \"{schema}\".eval_predictions where model = 'teacher'")
     return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
 
 
