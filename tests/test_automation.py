@@ -51,6 +51,13 @@ def _private_spec(tmp_path: Path, **overrides) -> PipelineSpec:
     return load_spec(private_spec_path(tmp_path, **overrides))
 
 
+def _materialised(tmp_path: Path) -> tuple[PipelineSpec, Path, DagsterInstance]:
+    """The private spec after a full first run: the state every refresh test starts from."""
+    spec, warehouse, instance = _private_spec(tmp_path), tmp_path / "warehouse", DagsterInstance.get()
+    assert run_pipeline(spec, warehouse, instance=instance).success
+    return spec, warehouse, instance
+
+
 def _append(path: Path, line: str) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(line)
@@ -122,10 +129,7 @@ def test_sensor_interval_comes_from_the_environment(tmp_path: Path, monkeypatch)
 
 
 def test_new_seed_row_refreshes_every_downstream_wave_once(tmp_path: Path) -> None:
-    spec = _private_spec(tmp_path)
-    warehouse = tmp_path / "warehouse"
-    instance = DagsterInstance.get()
-    assert run_pipeline(spec, warehouse, instance=instance).success
+    spec, warehouse, instance = _materialised(tmp_path)
     defs = fake_definitions(spec, warehouse)
     sensor = defs.resolve_sensor_def("tiny_seed_files_changed")
     idle = sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs))
@@ -159,10 +163,7 @@ def test_shards_of_a_wave_run_as_one_run_each(tmp_path: Path) -> None:
 
 
 def test_schedule_refreshes_only_what_a_changed_eval_file_reaches(tmp_path: Path) -> None:
-    spec = _private_spec(tmp_path)
-    warehouse = tmp_path / "warehouse"
-    instance = DagsterInstance.get()
-    assert run_pipeline(spec, warehouse, instance=instance).success
+    spec, warehouse, instance = _materialised(tmp_path)
     defs = fake_definitions(spec, warehouse)
     at = datetime(2026, 1, 2, 3, tzinfo=timezone.utc)
     idle = _schedule_tick(defs, instance, at)
@@ -178,10 +179,7 @@ def test_schedule_refreshes_only_what_a_changed_eval_file_reaches(tmp_path: Path
 
 
 def test_refresh_waits_for_a_run_in_flight_and_never_retries_a_failed_wave(tmp_path: Path) -> None:
-    spec = _private_spec(tmp_path)
-    warehouse = tmp_path / "warehouse"
-    instance = DagsterInstance.get()
-    assert run_pipeline(spec, warehouse, instance=instance).success
+    spec, warehouse, instance = _materialised(tmp_path)
     # a teacher that raises on its next new call: its call log's folder does not exist
     defs = fake_definitions(spec, warehouse, call_log=tmp_path / "absent" / "calls.log")
     sensor = defs.resolve_sensor_def("tiny_seed_files_changed")
