@@ -55,6 +55,8 @@ class Strategy(Protocol):
     placeholders: tuple[str, ...]
     # whether the teacher re-labels the strategy's new texts unless the spec says (StrategySpec.verify_label)
     verify_label_default: bool
+    # the teacher scores label words on the seed's own text: its rows label a text rather than write one
+    scores_labels: bool = False
 
     def response_schema(self, task: str) -> type | None:
         """The pydantic model replies must match for this task, or None; failing replies are retried once."""

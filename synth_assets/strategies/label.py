@@ -30,6 +30,7 @@ class LabelStrategy:
     same_problem = True
     dedup_on = ("input",)
     verify_label_default = False
+    scores_labels = True
 
     def response_schema(self, task: str) -> type | None:
         return None
