@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "synth_assets" / "pipelines" / "data"

@@ -18,7 +18,8 @@ from synth_assets.assets.run_log import forward_logs
 from synth_assets.assets.evaluation import cost_per_point
 from synth_assets.assets.filtered import accepted_rows
 from synth_assets.assets.student import checkpoint_output, synthetic_student, train_variant
-from synth_assets.evaluation.scoring import is_correct, score_predictions
+from synth_assets.answers import is_correct
+from synth_assets.evaluation.scoring import score_predictions
 from synth_assets.evaluation.students import student_outputs, student_predictions
 from synth_assets.filters.apply import apply_filters
 from synth_assets.hashing import frame_hash, stable_hash

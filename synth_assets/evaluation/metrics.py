@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synth_assets.evaluation.answers import extract_number, numbers_match
+from synth_assets.answers import extract_number, numbers_match
 
 
 def classification_metrics(y_true: list[str], y_pred: list[str | None], labels: list[str], metrics: list[str]) -> dict[str, float]:

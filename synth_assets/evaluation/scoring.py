@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.evaluation.answers import numbers_match
+from synth_assets.answers import is_correct
 from synth_assets.evaluation.metrics import classification_metrics, math_metrics
 from synth_assets.inference.errors import summarise_errors
 from synth_assets.spec import PipelineSpec
@@ -18,13 +18,6 @@ SCORE_SCHEMA = {"model": pl.String, "metric": pl.String, "value": pl.Float64, "n
                 "n_errors": pl.Int64, "error": pl.String}
 PRED_SCHEMA = {"model": pl.String, "round": pl.Int64, "eval_id": pl.String, "target": pl.String,
                "prediction": pl.String, "correct": pl.Boolean, "error": pl.String}
-
-
-def is_correct(spec: PipelineSpec, prediction: str | None, target: str | None) -> bool:
-    """Right answer for the task: the same label, or the same number for a math problem."""
-    if spec.task == "math":
-        return numbers_match(prediction, target)
-    return prediction is not None and prediction == target
 
 
 def task_metrics(spec: PipelineSpec, truth: list[str], pred: list[str | None]) -> dict[str, float]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.evaluation.answers import extract_number, numbers_in, numbers_match
+from synth_assets.answers import extract_number, numbers_in, numbers_match
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.evaluation.answers import extract_number, normalise_number
+from synth_assets.answers import extract_number, normalise_number
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, SamplingParams, TeacherBackend
 from synth_assets.inference.budget import Budget, Price

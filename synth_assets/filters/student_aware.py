@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from synth_assets.evaluation.scoring import is_correct
+from synth_assets.answers import is_correct
 from synth_assets.spec import PipelineSpec
 from synth_assets.training.base import Prediction
 

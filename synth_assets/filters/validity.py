@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.spec import PipelineSpec
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.hashing import stable_hash
 from synth_assets.sources.read import read_rows
 from synth_assets.spec import PipelineSpec, SourceSpec

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
 from synth_assets.strategies.new_question import new_example_schema, parse_new_example

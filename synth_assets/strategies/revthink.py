@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, field_validator
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
 from synth_assets.strategies.solution import worked_solution

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from synth_assets.evaluation.answers import extract_number, normalise_number
+from synth_assets.answers import extract_number, normalise_number
 
 _MARKER = re.compile(r"####[^\S\n]*([^\n]*)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")

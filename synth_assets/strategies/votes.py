@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.inference.base import TeacherBackend
 from synth_assets.inference.budget import Budget
 from synth_assets.inference.cache import TeacherCache, TeacherCall

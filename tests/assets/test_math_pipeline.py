@@ -15,7 +15,7 @@ from dagster import DagsterInstance
 
 from pipeline_helpers import run_pipeline, table
 from spec_helpers import DATA, write_spec
-from synth_assets.evaluation.answers import numbers_match
+from synth_assets.answers import numbers_match
 from synth_assets.spec import load_spec
 
 MATH = {

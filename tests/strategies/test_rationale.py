@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recorded_replies import records, rendered_prompt, reply, seed_of, spec_for
-from synth_assets.evaluation.answers import numbers_match
+from synth_assets.answers import numbers_match
 from synth_assets.inference.base import GenerationResult
 from synth_assets.strategies import STRATEGIES, Seed
 

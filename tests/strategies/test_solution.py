@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth_assets.evaluation.answers import extract_number
+from synth_assets.answers import extract_number
 from synth_assets.strategies.solution import worked_solution
 
 

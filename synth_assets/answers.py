@@ -1,13 +1,17 @@
-"""Numeric answers of math word problems: where a reply states its answer and when two answers agree.
+"""Answers: where a reply states its answer and when two answers agree.
 
 GSM8K-style solutions end with `#### <answer>`; replies without that marker are read by their last
 number, which is what "numeric answer match" means in the math-distillation papers.
+
+A leaf module (it imports nothing from synth_assets): sources, strategies, filters and evaluation
+all read answers the same way, and none of them has to import another to do it.
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 _MARKED = re.compile(r"####\s*(-?[\d,]*\.?\d+)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -49,3 +53,16 @@ def numbers_match(prediction: str | None, target: str | None) -> bool:
     """Whether a reply's answer equals the target's answer as numbers (not as strings)."""
     got, want = extract_number(prediction), extract_number(target)
     return got is not None and got == want
+
+
+class HasTask(Protocol):
+    """What is_correct reads of a pipeline spec: its task."""
+
+    task: str
+
+
+def is_correct(spec: HasTask, prediction: str | None, target: str | None) -> bool:
+    """Right answer for the task: the same label, or the same number for a math problem."""
+    if spec.task == "math":
+        return numbers_match(prediction, target)
+    return prediction is not None and prediction == target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth_assets.evaluation.answers import extract_number, normalise_number, numbers_match
+from synth_assets.answers import extract_number, normalise_number, numbers_match
 
 
 @pytest.mark.parametrize(("text", "expected"), [
