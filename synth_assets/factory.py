@@ -12,15 +12,10 @@ from synth_assets.assets.common import Build
 from synth_assets.assets.contamination import build_contamination_checks
 from synth_assets.assets.error_rate import build_error_rate_checks
 from synth_assets.automation import build_triggers, on_real_change
-from synth_assets.assets.evaluation import build_evaluation
-from synth_assets.assets.expansions import build_expansions
-from synth_assets.assets.filtered import build_filter_assets
-from synth_assets.assets.judgements import build_judgements
 from synth_assets.assets.rounds import build_rounds
 from synth_assets.assets.seeds import build_seed_assets
-from synth_assets.assets.student import build_student
 from synth_assets.inference.label_words import check_label_words
-from synth_assets.inference.resources import FakeTeacher, OpenAITeacher, TeacherResource, TransformersTeacher, VLLMTeacher
+from synth_assets.inference.resources import TeacherResource, resource_for
 from synth_assets.spec import PipelineSpec, SpecError, TeacherSpec, load_spec
 from synth_assets.storage.io_manager import WarehouseIOManager
 
@@ -31,8 +26,7 @@ def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
     """Every asset of one pipeline, keyed <pipeline>/<table>, and the asset checks on them."""
     b = Build(spec, root)
     seed_files, *computed = build_seed_assets(b)
-    computed += [build_expansions(b), *build_judgements(b), *build_filter_assets(b), build_student(b), build_evaluation(b),
-                 *build_rounds(b)]
+    computed += build_rounds(b)
     condition = on_real_change()
     checks = [*build_checks(b), *build_contamination_checks(b), *build_error_rate_checks(b)]
     return [seed_files, *map_asset_specs(lambda a: a.replace_attributes(automation_condition=condition), computed), *checks]
@@ -45,15 +39,7 @@ def teacher_resource(spec: PipelineSpec) -> TeacherResource:
 
 def model_resource(t: TeacherSpec) -> TeacherResource:
     """A teacher-like resource (teacher or judge) for one model section of the spec."""
-    if t.backend == "fake":
-        return FakeTeacher(model=t.model, batch_size=t.batch_size)
-    if t.backend == "vllm":
-        return VLLMTeacher(model=t.model, batch_size=t.batch_size, tensor_parallel_size=t.tensor_parallel_size, dtype=t.dtype,
-                           gpu_memory_utilization=t.gpu_memory_utilization, max_model_len=t.max_model_len)
-    if t.backend == "openai":
-        return OpenAITeacher(model=t.model, batch_size=t.batch_size, base_urls=t.base_urls,
-                             api_key_env=t.api_key_env, concurrency=t.concurrency, timeout_s=t.timeout_s)
-    return TransformersTeacher(model=t.model, batch_size=t.batch_size, device=t.device)
+    return resource_for(t.backend, t.model_dump())
 
 
 def observe_job_name(pipeline: str) -> str:

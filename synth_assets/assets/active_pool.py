@@ -25,15 +25,15 @@ def labelled_before(expansions: list[pl.DataFrame]) -> pl.Series:
     return pl.concat(ids).unique() if ids else pl.Series("seed_id", [], pl.String)
 
 
-def build_active_pool(b: Build, r: int, key, version: str):
-    """The round-r selection asset; `key(table, round)` names the round tables."""
+def build_active_pool(b: Build, r: int):
+    """The round-r selection asset (rounds.active)."""
     spec = b.spec
     active = spec.rounds.active
-    earlier = {f"expansions_{i}": AssetIn(key=key("expansions", i)) for i in range(r)}
+    earlier = {f"expansions_{i}": AssetIn(key=b.key("expansions", i)) for i in range(r)}
 
-    @asset(key=key("active_pool", r), ins={"student_checkpoint": AssetIn(key=key("student_checkpoint", r - 1)),
-                                          "seeds": AssetIn(key=b.key("seeds")), **earlier},
-           group_name=b.group, kinds=TABLE_KINDS, code_version=f"{version}-{spec.section_hash('labels', 'task')}",
+    @asset(key=b.key("active_pool", r), ins={"student_checkpoint": AssetIn(key=b.key("student_checkpoint", r - 1)),
+                                            "seeds": AssetIn(key=b.key("seeds")), **earlier},
+           group_name=b.group, kinds=TABLE_KINDS, code_version=f"{b.round_version(r)}-{spec.section_hash('labels', 'task')}",
            description=f"Round {r}: the {active.pool_rows} unlabelled pool rows the round-{r - 1} student is least sure of "
                        f"({active.selection}), for the teacher to label (PGKD active selection).")
     @leased(b.root)

@@ -11,7 +11,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition,
 
 from synth_assets.assets.common import Build
 from synth_assets.assets.expansions import shard_partitions
-from synth_assets.assets.filtered import TRAIN_SCHEMA
+from synth_assets.assets.train_set import TRAIN_SCHEMA
 from synth_assets.assets.seeds import SEED_SCHEMA
 from synth_assets.evaluation.scoring import SCORE_SCHEMA
 from synth_assets.filters.apply import training_candidates

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import AssetKey
+from dagster import AssetExecutionContext, AssetKey
 
+from synth_assets.inference.budget import Budget
+from synth_assets.inference.cache import TeacherCache
+from synth_assets.inference.resources import TeacherResource
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec
 
 TABLE_KINDS = {"polars", "parquet", "duckdb"}
+ROUNDS_VERSION = "2"  # 2: active pool labels, label checks, student-aware verdicts
 
 
 @dataclass(frozen=True)
@@ -23,8 +28,28 @@ class Build:
     def group(self) -> str:
         return self.spec.name
 
-    def key(self, table: str) -> AssetKey:
-        return AssetKey([self.spec.name, table])
+    def key(self, table: str, round_: int = 0) -> AssetKey:
+        """<pipeline>/<table>, and <pipeline>/<table>_r<r> for round r of the error-driven loop."""
+        return AssetKey([self.spec.name, table if round_ == 0 else f"{table}_r{round_}"])
+
+    @property
+    def rounds(self) -> range:
+        """Round 0 and every configured error-driven round: each builds the same stages."""
+        return range(self.spec.rounds.max_rounds + 1)
+
+    def round_version(self, r: int) -> str:
+        """What every round-r asset's code version starts with: the rounds logic and its spec section."""
+        return f"{ROUNDS_VERSION}-{self.spec.section_hash('rounds')}"
+
+    def teacher(self, context: AssetExecutionContext, budget: Budget | None = None) -> TeacherSession:
+        """The pipeline's teacher for this run, counting against `budget` (default: the spec's)."""
+        resource: TeacherResource = getattr(context.resources, self.teacher_key)
+        return resource.session(TeacherCache(self.root), budget or self.spec.teacher_budget())
+
+    def judge(self, context: AssetExecutionContext, budget: Budget) -> TeacherSession:
+        """The judge for this run: its own model when filters.judge.teacher names one, else the teacher."""
+        resource: TeacherResource = getattr(context.resources, self.judge_resource_key)
+        return resource.session(TeacherCache(self.root), budget)
 
     @property
     def strategy_versions(self) -> str:
@@ -46,3 +71,8 @@ class Build:
     def judge_key(self) -> str:
         """The judge's own resource, used only when filters.judge.teacher names a model other than the teacher's."""
         return f"{self.spec.name}_judge"
+
+    @property
+    def judge_resource_key(self) -> str:
+        """The resource the judge's calls go to: its own model, or the teacher."""
+        return self.judge_key if self.spec.filters.judge.teacher is not None else self.teacher_key

@@ -48,13 +48,16 @@ def describe(offending: pl.DataFrame, named: int = NAMED) -> str:
 
 
 def build_contamination_checks(b: Build) -> list:
+    """The blocking contamination check on every round's train set (none when decontamination is off)."""
+    return [_contamination_check(b, r) for r in b.rounds] if b.spec.filters.decontamination.enabled else []
+
+
+def _contamination_check(b: Build, r: int):
     spec = b.spec
     cfg = spec.filters.decontamination
-    if not cfg.enabled:
-        return []
 
     @asset_check(
-        asset=b.key("train_set"),
+        asset=b.key("train_set", r),
         name="no_eval_contamination",
         additional_ins={"eval_set": AssetIn(key=b.key("eval_set")), "seeds": AssetIn(key=b.key("seeds"))},
         blocking=True,
@@ -83,4 +86,4 @@ def build_contamination_checks(b: Build) -> list:
             },
         )
 
-    return [no_eval_contamination]
+    return no_eval_contamination

@@ -1,14 +1,21 @@
-"""Teacher expansions: every (seed, strategy, sample) call, through the row-level cache."""
+"""Teacher expansions: every (seed, strategy, sample) call, through the row-level cache.
+
+Round 0 expands the seeds with the spec's strategies. Round r (LLM2LLM) expands round r's
+student errors with `rounds.strategy`, plus teacher labels for the active pool when
+`rounds.active` is on; its budget counts every earlier round's calls.
+"""
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, StaticPartitionsDefinition, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.run_log import forward_logs
-from synth_assets.inference.cache import TeacherCache
-from synth_assets.strategies.expand import expand, pool_sample
+from synth_assets.hashing import stable_hash
+from synth_assets.inference.runner import RunStats
+from synth_assets.inference.session import TeacherSession
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
+from synth_assets.strategies.expand import expand, pool_sample
 
 CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
 
@@ -23,56 +30,114 @@ def in_shard(seed_id: pl.Expr, shard: int, shards: int) -> pl.Expr:
     return seed_id.str.slice(0, 8).str.to_integer(base=16) % shards == shard
 
 
-def build_expansions(b: Build):
-    spec = b.spec
+def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
+    """Round 0 reads the seeds; round r its student errors, every earlier round's expansions (the budget) and its active pool."""
+    if r == 0:
+        return {"seeds": AssetIn(key=b.key("seeds"))}
+    active = {"active_pool": AssetIn(key=b.key("active_pool", r))} if b.spec.rounds.active.pool_rows > 0 else {}
+    return {"student_errors": AssetIn(key=b.key("student_errors", r)),
+            **{f"expansions_{i}": AssetIn(key=b.key("expansions", i)) for i in range(r)}, **active}
 
-    partitions = shard_partitions(spec.shards)
+
+def _code_version(b: Build, r: int) -> str:
+    spec = b.spec
+    if r == 0:
+        sections = ('teacher', 'strategies', 'instruction', 'labels', 'label_words', 'task', 'budget')
+        return f"{CODE_VERSION}-{spec.section_hash(*sections)}-{b.strategy_versions}"
+    # the label prompt reads the active pool and checks claimed labels: editing it changes those calls
+    label_version = stable_hash(spec.label_strategy.model_dump(mode="json") if spec.label_strategy else None, length=8)
+    sections = ('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')
+    return f"{b.round_version(r)}-{spec.section_hash(*sections)}-{label_version}-{b.strategy_versions}"
+
+
+def _description(b: Build, r: int) -> str:
+    if r == 0:
+        return ("Teacher generations, one row per (seed, strategy, sample), with the exact call (cache_key, "
+                "prompt_hash, params_hash), cost (tokens, latency) and per-row `error`. Only calls missing "
+                "from the teacher cache reach the model.")
+    active = " and teacher labels for the active pool" if b.spec.rounds.active.pool_rows > 0 else ""
+    return f"Round {r}: the rounds strategy applied to each student error{active}, through the teacher cache and budget."
+
+
+def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.DataFrame) -> tuple[pl.DataFrame, RunStats, TeacherSession]:
+    """Round 0: the spec's strategies on the seeds (of one shard, when sharded)."""
+    spec, teacher, pool = b.spec, b.teacher(context), None
+    if spec.shards > 1:
+        # the label strategy's pool sample is drawn from all seeds, so every shard labels its part of the same sample
+        pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
+        seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
+        context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
+    df, stats = expand(spec, seeds, teacher, pool=pool)
+    return df, stats, teacher
+
+
+def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_errors: pl.DataFrame,
+                      active_pool: pl.DataFrame | None, earlier: list[pl.DataFrame]) -> tuple[pl.DataFrame, RunStats, TeacherSession]:
+    """Round r: rounds.strategy on the student errors, then the pipeline's label prompt on the active pool."""
+    spec, budget = b.spec, b.spec.teacher_budget()
+    for df in earlier:  # the cap covers the dataset: earlier rounds' calls count
+        done = df.filter(pl.col("error").is_null())
+        budget.precharge(done.height, float(done["cost_usd"].sum() or 0.0) if "cost_usd" in df.columns else 0.0)
+    teacher = b.teacher(context, budget)
+    # a round's own sampling seeds: the same strategy on the same seed must not replay an earlier round's calls
+    teacher_r = spec.teacher.model_copy(update={"seed": spec.teacher.seed + 1000 * r})
+    round_spec = spec.model_copy(update={"strategies": [s for s in [spec.rounds.strategy] if s], "teacher": teacher_r})
+    df, stats = expand(round_spec, student_errors, teacher, round_=r, label_cfg=spec.label_strategy)
+    if active_pool is not None and active_pool.height:
+        # labelling is deterministic scoring: the pipeline's own label prompt, so a text is one cached call wherever it appears
+        label_spec = spec.model_copy(update={"strategies": [spec.label_strategy.model_copy(update={"pool_rows": None})]})
+        labels, label_stats = expand(label_spec, active_pool, teacher, round_=r)
+        df, stats = pl.concat([df, labels]), stats.add(label_stats)
+    pool_rows = 0 if active_pool is None else active_pool.height
+    context.log.info(f"round {r}: {student_errors.height} errors and {pool_rows} active pool rows -> {df.height} rows")
+    return df, stats, teacher
+
+
+def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, teacher: TeacherSession):
+    """The expansions table with what its calls cost, the same for every round."""
+    if stats.skipped:
+        context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "
+                            f"'skipped: ...'); raise budget.max_usd / max_calls and materialise again to make them")
+    context.log.info(
+        f"{stats.unique} unique calls: {stats.cache_hits} from cache, {stats.calls} generated, {stats.errors} errors in {stats.seconds:.1f}s"
+    )
+    per_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("error").is_not_null().sum().alias("errors"))
+    return table_output(
+        df,
+        teacher_model=teacher.model_id,
+        teacher_calls=stats.calls,
+        cache_hits=stats.cache_hits,
+        cache_hit_rate=MetadataValue.float(stats.cache_hits / stats.unique if stats.unique else 1.0),
+        errors=stats.errors,
+        skipped_by_budget=stats.skipped,
+        cost_usd=MetadataValue.float(round(float(df["cost_usd"].sum() or 0.0), 6)),
+        tokens_out=int(df["tokens_out"].sum() or 0),
+        generation_seconds=MetadataValue.float(round(stats.seconds, 2)),
+        per_strategy=MetadataValue.md(preview_markdown(per_strategy.sort("strategy"), rows=50)),
+    )
+
+
+def build_expansions(b: Build, r: int = 0):
+    """The expansions asset of round r (0: the seeds; r > 0: round r's student errors)."""
 
     @asset(
-        key=b.key("expansions"),
-        partitions_def=partitions,
-        ins={"seeds": AssetIn(key=b.key("seeds"))},
+        key=b.key("expansions", r),
+        partitions_def=shard_partitions(b.spec.shards) if r == 0 else None,
+        ins=_inputs(b, r),
         required_resource_keys={b.teacher_key},
         group_name=b.group,
         kinds=TABLE_KINDS | {"teacher"},
-        code_version=f"{CODE_VERSION}-{spec.section_hash('teacher', 'strategies', 'instruction', 'labels', 'label_words', 'task', 'budget')}-{b.strategy_versions}",
-        description=(
-            "Teacher generations, one row per (seed, strategy, sample), with the exact call (cache_key, "
-            "prompt_hash, params_hash), cost (tokens, latency) and per-row `error`. Only calls missing "
-            "from the teacher cache reach the model."
-        ),
+        code_version=_code_version(b, r),
+        description=_description(b, r),
     )
     @leased(b.root)
-    def expansions(context: AssetExecutionContext, seeds: pl.DataFrame):
-        teacher = getattr(context.resources, b.teacher_key)
-        backend = teacher.get_backend()
-        pool = None
-        if partitions is not None:
-            # the label strategy's pool sample is drawn from all seeds, so every shard labels its part of the same sample
-            pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
-            seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
-            context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
+    def expansions(context: AssetExecutionContext, **inputs: pl.DataFrame):
         with forward_logs(context):
-            df, stats = expand(spec, seeds, backend, TeacherCache(b.root), teacher.batch_size, pool=pool)
-        if stats.skipped:
-            context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "
-                                f"'skipped: ...'); raise budget.max_usd / max_calls and materialise again to make them")
-        context.log.info(
-            f"{stats.unique} unique calls: {stats.cache_hits} from cache, {stats.calls} generated, {stats.errors} errors in {stats.seconds:.1f}s"
-        )
-        per_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("error").is_not_null().sum().alias("errors"))
-        return table_output(
-            df,
-            teacher_model=backend.model_id,
-            teacher_calls=stats.calls,
-            cache_hits=stats.cache_hits,
-            cache_hit_rate=MetadataValue.float(stats.cache_hits / stats.unique if stats.unique else 1.0),
-            errors=stats.errors,
-            skipped_by_budget=stats.skipped,
-            cost_usd=MetadataValue.float(round(float(df["cost_usd"].sum() or 0.0), 6)),
-            tokens_out=int(df["tokens_out"].sum() or 0),
-            generation_seconds=MetadataValue.float(round(stats.seconds, 2)),
-            per_strategy=MetadataValue.md(preview_markdown(per_strategy.sort("strategy"), rows=50)),
-        )
+            if r == 0:
+                df, stats, teacher = _seed_expansions(b, context, inputs["seeds"])
+            else:
+                earlier = [inputs[f"expansions_{i}"] for i in range(r)]
+                df, stats, teacher = _round_expansions(b, r, context, inputs["student_errors"], inputs.get("active_pool"), earlier)
+        return _output(context, df, stats, teacher)
 
     return expansions

@@ -1,57 +1,28 @@
-"""Filtered expansions and the train set: verdicts per row, then the exact rows a student sees."""
+"""filtered: every expansion of a round with its filter verdicts, `accepted` and the first `reject_reason`.
+
+Round 0 asks the seeds-only student (student-aware filter); round r asks round r-1's student and
+measures the teacher's labels against round 0's teacher labels of the labelled seeds.
+"""
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
-from synth_assets.assets.student import train_variant
+from synth_assets.assets.student import synthetic_student, train_variant
+from synth_assets.assets.train_set import seed_rows
 from synth_assets.evaluation.students import student_outputs
 from synth_assets.filters.apply import apply_filters, training_candidates
+from synth_assets.filters.embeddings import embedder_for
 from synth_assets.filters.student_aware import StudentPredict
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
 
-CODE_VERSION = "2"  # 2: the rationale column
 # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 # 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
 # 4: teacher_label (label checks) and the student-aware columns
 # 5: decontamination's word test (template siblings are not leaks); length bounds on generated text only
 FILTERED_VERSION = "5"
-TRAIN_SCHEMA = {
-    "row_id": pl.String, "input": pl.String, "target": pl.String, "origin": pl.String,
-    "strategy": pl.String, "seed_id": pl.String, "round": pl.Int64,
-    # the teacher's explanation (rationale strategy), for students that learn from explanations
-    "rationale": pl.String,
-}
-
-
-def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
-    """The accepted expansions as train_set rows (origin `expansion`, their round kept)."""
-    return filtered.filter(pl.col("accepted")).select(
-        "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round", "rationale"
-    ).cast(TRAIN_SCHEMA)
-
-
-def seed_rows(seeds: pl.DataFrame) -> pl.DataFrame:
-    """The labelled seeds as train_set rows (origin `seed`, round 0)."""
-    return seeds.filter(pl.col("target").is_not_null()).select(
-        pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
-        pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
-        pl.lit(None, pl.String).alias("rationale"),
-    ).cast(TRAIN_SCHEMA)
-
-
-def seeds_only_student(b: Build, context: AssetExecutionContext, seeds: pl.DataFrame) -> StudentPredict | None:
-    """Round 0's current student for the student-aware filter: the seeds-only baseline.
-
-    Trained on exactly the rows student_checkpoint's seeds_only variant trains on, so the checkpoint
-    cache holds it once and student_checkpoint reuses it.
-    """
-    if not b.spec.filters.student_aware.enabled:
-        return None
-    checkpoint = train_variant(b, context, seed_rows(seeds), "seeds_only")
-    return lambda texts: student_outputs(b.spec, checkpoint, texts)
 
 
 def length_chart(df: pl.DataFrame) -> str:
@@ -62,73 +33,75 @@ def length_chart(df: pl.DataFrame) -> str:
     return image_markdown(length_histogram(accepted, rejected), "length of accepted vs rejected expansions")
 
 
-def build_filter_assets(b: Build) -> list:
-    spec = b.spec
-    ins = {"expansions": AssetIn(key=b.key("expansions")), "seeds": AssetIn(key=b.key("seeds")),
+def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
+    """The round's expansions, the seeds and the eval set; the previous student, round 0's labels and the judge as needed."""
+    f = b.spec.filters
+    ins = {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": AssetIn(key=b.key("seeds")),
            "eval_set": AssetIn(key=b.key("eval_set"))}
+    if r > 0:
+        # round 0's teacher labels of the labelled seeds measure the teacher for this round's labels
+        ins["reference"] = AssetIn(key=b.key("expansions", 0))
+        if f.student_aware.enabled:
+            ins["student_checkpoint"] = AssetIn(key=b.key("student_checkpoint", r - 1))
+    if f.judge.enabled:
+        ins["judgements"] = AssetIn(key=b.key("judgements", r))
+    return ins
 
-    def verdicts(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
-                 judgements: pl.DataFrame | None):
-        df, report = apply_filters(expansions, seeds, spec, eval_set, judgements=judgements,
-                                   student=seeds_only_student(b, context, seeds))
+
+def _code_version(b: Build, r: int) -> str:
+    spec = b.spec
+    if r > 0:
+        return f"{b.round_version(r)}-{spec.section_hash('filters', 'labels')}"
+    # with the student-aware filter on, the seeds-only student's settings shape the verdicts too
+    student_sections = ("student", "instruction", "task") if spec.filters.student_aware.enabled else ()
+    return f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}"
+
+
+def _description(b: Build, r: int) -> str:
+    if r == 0:
+        return ("Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
+                "calibrated confidence vs min_confidence, teacher_label (the teacher's own label of a text written for a label), "
+                "answer checks (verified, majority_answer, agreement), "
+                "judge_score when the judge is on, contaminated (contains an eval item), dup_of, "
+                "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`.")
+    aware = f"; rows the round-{r - 1} student already gets right are dropped" if b.spec.filters.student_aware.enabled else ""
+    return f"Round {r} expansions with their filter verdicts (decontaminated against the eval set{aware})."
+
+
+def current_student(b: Build, r: int, context: AssetExecutionContext, seeds: pl.DataFrame,
+                    previous: pl.DataFrame | None) -> StudentPredict | None:
+    """The student the student-aware filter asks: round 0's seeds-only baseline, or round r-1's student.
+
+    The baseline is trained on exactly the rows student_checkpoint's seeds_only variant trains on, so
+    the checkpoint cache holds it once and student_checkpoint reuses it.
+    """
+    if not b.spec.filters.student_aware.enabled:
+        return None
+    checkpoint = train_variant(b, context, seed_rows(seeds), "seeds_only")[0] if r == 0 else synthetic_student(previous)
+    return lambda texts: student_outputs(b.spec, checkpoint, texts)
+
+
+def build_filtered(b: Build, r: int = 0):
+    """The filtered asset of round r: the same verdicts, metadata and checks in every round."""
+
+    @asset(key=b.key("filtered", r), ins=_inputs(b, r), group_name=b.group, kinds=TABLE_KINDS,
+           code_version=_code_version(b, r), description=_description(b, r))
+    @leased(b.root)
+    def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
+                 **extra: pl.DataFrame):
+        student = current_student(b, r, context, seeds, extra.get("student_checkpoint"))
+        df, report = apply_filters(expansions, seeds, b.spec, eval_set, embedder=embedder_for(b.spec),
+                                   judgements=extra.get("judgements"), reference_labels=extra.get("reference"), student=student)
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
             df,
             accepted=int(df["accepted"].sum()),
             rejected=int((~df["accepted"]).sum()),
-            reject_reasons=MetadataValue.json(report["reasons"]),
-            teacher_confidence=MetadataValue.json(report["confidence"]),
-            filter_config_hash=report["filter_config_hash"],
+            reject_reasons=MetadataValue.json(report.reasons),
+            teacher_confidence=MetadataValue.json(report.confidence),
+            filter_config_hash=report.filter_config_hash,
             by_strategy=MetadataValue.md(preview_markdown(by_strategy, rows=50)),
             length_histogram=MetadataValue.md(length_chart(df)),
         )
 
-    # Dagster reads an asset's inputs from its signature: the judge's scores are an input only when it is on
-    if spec.filters.judge.enabled:
-        ins["judgements"] = AssetIn(key=b.key("judgements"))
-
-        def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
-                     judgements: pl.DataFrame):
-            return verdicts(context, expansions, seeds, eval_set, judgements)
-    else:
-        def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame):
-            return verdicts(context, expansions, seeds, eval_set, None)
-
-    student_sections = ("student", "instruction", "task") if spec.filters.student_aware.enabled else ()
-    filtered = asset(
-        key=b.key("filtered"),
-        ins=ins,
-        group_name=b.group,
-        kinds=TABLE_KINDS,
-        # with the student-aware filter on, the seeds-only student's settings shape the verdicts too
-        code_version=f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}",
-        description=(
-            "Every expansion with its verdicts: validity, teacher_correct (teacher labels of known seeds), "
-            "calibrated confidence vs min_confidence, teacher_label (the teacher's own label of a text written for a label), "
-            "answer checks (verified, majority_answer, agreement), "
-            "judge_score when the judge is on, contaminated (contains an eval item), dup_of, "
-            "near_dup_of (MinHash-LSH), embed_dup_of (embeddings); then `accepted` and the first `reject_reason`."
-        ),
-    )(leased(b.root)(filtered))
-
-    @asset(
-        key=b.key("train_set"),
-        ins={"filtered": AssetIn(key=b.key("filtered")), "seeds": AssetIn(key=b.key("seeds"))},
-        group_name=b.group,
-        kinds=TABLE_KINDS,
-        code_version=CODE_VERSION,
-        description="The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable via the `lineage` view.",
-    )
-    @leased(b.root)
-    def train_set(filtered: pl.DataFrame, seeds: pl.DataFrame):
-        seeds_part = seed_rows(seeds)
-        expansion_rows = accepted_rows(filtered)
-        df = pl.concat([seeds_part, expansion_rows])
-        return table_output(
-            df,
-            seeds=seeds_part.height,
-            expansions=expansion_rows.height,
-            label_counts=MetadataValue.json(dict(df.group_by("target").len().iter_rows())),
-        )
-
-    return [filtered, train_set]
+    return filtered

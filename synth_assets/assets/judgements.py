@@ -1,12 +1,13 @@
 """judgements: the LLM judge's 1-5 score per candidate expansion, and its measured agreement with the truth."""
 
+from dataclasses import asdict
+
 import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.filters.judge import judge_budget, judge_rows
 from synth_assets.hashing import stable_hash
-from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
@@ -24,17 +25,15 @@ def build_judgements(b: Build, round_: int = 0) -> list:
     cfg = spec.filters.judge
     if not cfg.enabled:
         return []
-    resource_key = b.judge_key if cfg.teacher is not None else b.teacher_key
     # the judge's own settings, what it judges (task, labels, instruction) and who judges when it is the teacher
     shape = spec.section_hash("task", "instruction", "labels", "label_words", "budget", *(() if cfg.teacher else ("teacher",)))
     version = stable_hash(cfg.model_dump(mode="json", exclude_defaults=True), shape, length=12)
-    suffix = f"_r{round_}" if round_ else ""
-    key = b.key(f"judgements{suffix}")
+    key = b.key("judgements", round_)
 
     @asset(
         key=key,
-        ins={"expansions": AssetIn(key=b.key(f"expansions{suffix}")), "seeds": AssetIn(key=b.key("seeds"))},
-        required_resource_keys={resource_key},
+        ins={"expansions": AssetIn(key=b.key("expansions", round_)), "seeds": AssetIn(key=b.key("seeds"))},
+        required_resource_keys={b.judge_resource_key},
         check_specs=[AssetCheckSpec(CHECK, asset=key,
                                     description=f"The judge agrees with known labels: Cohen's kappa >= {cfg.min_kappa}")],
         group_name=b.group,
@@ -48,31 +47,29 @@ def build_judgements(b: Build, round_: int = 0) -> list:
     )
     @leased(b.root)
     def judgements(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame):
-        judge = getattr(context.resources, resource_key)
-        backend = judge.get_backend()
-        df, report, stats = judge_rows(spec, expansions, seeds, backend, TeacherCache(b.root), judge.batch_size,
-                                       judge_budget(spec, expansions))
-        context.log.info(f"judge: {stats.unique} calls, {stats.cache_hits} cached, kappa {report['kappa']}")
+        judge = b.judge(context, judge_budget(spec, expansions))
+        df, report, stats = judge_rows(spec, expansions, seeds, judge)
+        context.log.info(f"judge: {stats.unique} calls, {stats.cache_hits} cached, kappa {report.kappa}")
         scores = df.filter(pl.col("kind") == "expansion").group_by("judge_score").len().sort("judge_score")
         yield table_output(
             df,
-            judge_model=backend.model_id,
+            judge_model=judge.model_id,
             judge_calls=stats.calls,
             cache_hits=stats.cache_hits,
-            kappa=_number(report["kappa"]),
-            percent_agreement=_number(report["percent_agreement"]),
-            agreement=MetadataValue.json(report),
+            kappa=_number(report.kappa),
+            percent_agreement=_number(report.percent_agreement),
+            agreement=MetadataValue.json(asdict(report)),
             score_counts=MetadataValue.json({str(k): n for k, n in scores.iter_rows()}),
         )
-        kappa = report["kappa"]
+        kappa = report.kappa
         yield AssetCheckResult(
             check_name=CHECK,
             passed=kappa is not None and kappa >= cfg.min_kappa,
             severity=AssetCheckSeverity.WARN,
-            metadata={"kappa": _number(kappa), "min_kappa": _number(cfg.min_kappa), "pairs": report["n"],
-                      "percent_agreement": _number(report["percent_agreement"])},
+            metadata={"kappa": _number(kappa), "min_kappa": _number(cfg.min_kappa), "pairs": report.n,
+                      "percent_agreement": _number(report.percent_agreement)},
             description=("kappa undefined: no scored calibration pairs, or one verdict throughout" if kappa is None
-                         else f"Cohen's kappa {kappa:.3f} on {report['n']} known pairs"),
+                         else f"Cohen's kappa {kappa:.3f} on {report.n} known pairs"),
         )
 
     return [judgements]

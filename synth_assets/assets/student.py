@@ -12,6 +12,7 @@ from synth_assets.storage.outputs import table_output
 from synth_assets.training import get_classifier
 from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig
 from synth_assets.training.causal_lm import train_causal_lm
+from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import student_prompt
 
 CODE_VERSION = "2"  # 2: round column
@@ -41,8 +42,9 @@ def _trainer(b: Build, config: TrainConfig):
     return lambda data, out: classifier.train(data["input"].to_list(), data["target"].to_list(), spec.labels, config, out)
 
 
-def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str, round_: int = 0) -> dict:
-    """One student_checkpoint row: trained on these rows, or reused from the checkpoint cache."""
+def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,
+                  round_: int = 0) -> tuple[Checkpoint, bool]:
+    """One student trained on these rows, or reused from the checkpoint cache (then the flag is True)."""
     config = train_config(b)
     train = _trainer(b, config)
     data = train_rows.select("input", "target")
@@ -59,44 +61,45 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
             lambda out: train(data, out),
             {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
         )
-    return {
-        "checkpoint_id": key, "variant": variant, "round": round_, "path": str(path / "model"), "kind": config.kind,
-        "base_model": config.base_model, "train_set_version": version,
-        "config_hash": checkpoint_key("", config.as_dict(), ""), "n_rows": data.height,
-        "train_loss": manifest["train_loss"], "steps": manifest["steps"], "seconds": manifest["seconds"], "reused": hit,
-    }
+    checkpoint = Checkpoint(
+        checkpoint_id=key, variant=variant, round=round_, path=str(path / "model"), kind=config.kind,
+        base_model=config.base_model, train_set_version=version, config_hash=checkpoint_key("", config.as_dict(), ""),
+        n_rows=data.height, train_loss=manifest["train_loss"], steps=manifest["steps"], seconds=manifest["seconds"],
+    )
+    return checkpoint, hit
 
 
-def synthetic_student(student_checkpoint: pl.DataFrame) -> dict:
+def synthetic_student(student_checkpoint: pl.DataFrame) -> Checkpoint:
     """The synthetic-data student of a student_checkpoint table (round 0's or a round's): the one the next round asks."""
-    return student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True)
+    return Checkpoint.from_row(student_checkpoint.filter(pl.col("variant") == "synthetic").row(0, named=True))
 
 
-def checkpoint_output(rows: list[dict]):
+def checkpoint_output(trained: list[tuple[Checkpoint, bool]]):
     """The student_checkpoint table plus which checkpoints were reused rather than trained."""
     # reuse is run metadata, not content: in the table it would change the data version of identical checkpoints
-    reused = {r["variant"]: r["reused"] for r in rows}
-    df = pl.DataFrame([{k: v for k, v in r.items() if k != "reused"} for r in rows], schema=CHECKPOINT_SCHEMA)
+    reused = {c.variant: hit for c, hit in trained}
+    df = pl.DataFrame([c.row() for c, _ in trained], schema=CHECKPOINT_SCHEMA)
     return table_output(df, reused=MetadataValue.json(reused), trained=sum(not h for h in reused.values()))
 
 
-def build_student(b: Build):
+def build_student(b: Build, r: int = 0):
+    """The student_checkpoint asset of round r: round 0 trains the seeds-only baseline and the synthetic-data
+    student; round r trains the synthetic-data student on train_set_r."""
     spec = b.spec
+    if r == 0:
+        version = f"{CODE_VERSION}-{spec.section_hash('student', 'labels', 'instruction', 'task')}"
+        description = ("One row per trained student (seeds-only baseline, synthetic-data student). A checkpoint is keyed by "
+                       "hash(train rows, training config, base model) and reused whenever that key exists.")
+    else:
+        version = f"{b.round_version(r)}-{spec.section_hash('student', 'labels', 'instruction', 'task')}"
+        description = f"The round-{r} student, trained on train_set_r{r} (reused from the checkpoint cache when it exists)."
 
-    @asset(
-        key=b.key("student_checkpoint"),
-        ins={"train_set": AssetIn(key=b.key("train_set"))},
-        group_name=b.group,
-        kinds=TABLE_KINDS | {"torch"},
-        code_version=f"{CODE_VERSION}-{spec.section_hash('student', 'labels', 'instruction', 'task')}",
-        description=(
-            "One row per trained student (seeds-only baseline, synthetic-data student). A checkpoint is keyed by "
-            "hash(train rows, training config, base model) and reused whenever that key exists."
-        ),
-    )
+    @asset(key=b.key("student_checkpoint", r), ins={"train_set": AssetIn(key=b.key("train_set", r))}, group_name=b.group,
+           kinds=TABLE_KINDS | {"torch"}, code_version=version, description=description)
     @leased(b.root)
     def student_checkpoint(context: AssetExecutionContext, train_set: pl.DataFrame):
-        rows = [train_variant(b, context, train_set.filter(selector), variant) for variant, selector in VARIANTS.items()]
-        return checkpoint_output(rows)
+        variants = VARIANTS if r == 0 else {"synthetic": VARIANTS["synthetic"]}
+        return checkpoint_output([train_variant(b, context, train_set.filter(selector), variant, round_=r)
+                                  for variant, selector in variants.items()])
 
     return student_checkpoint

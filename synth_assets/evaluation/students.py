@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from synth_assets.spec import PipelineSpec
 from synth_assets.training import Prediction, get_classifier
 from synth_assets.training.base import CAUSAL_LM_KIND
+from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import answer_budget, read_label, student_prompt
 
 
-def student_outputs(spec: PipelineSpec, checkpoint: dict[str, Any], texts: list[str]) -> list[Prediction]:
-    """A student_checkpoint row's answer per text, in order (classifiers also give label probabilities).
+def student_outputs(spec: PipelineSpec, checkpoint: Checkpoint, texts: list[str]) -> list[Prediction]:
+    """A student's answer per text, in order (classifiers also give label probabilities).
 
     A causal-LM student answers in text: math answers are kept whole (scoring reads their number),
     a classification reply is mapped to the label it names.
     """
-    if checkpoint["kind"] == CAUSAL_LM_KIND:
+    if checkpoint.kind == CAUSAL_LM_KIND:
         from synth_assets.training.causal_lm import predict
 
-        replies = predict(checkpoint["path"], [student_prompt(spec, t) for t in texts], max_new_tokens=answer_budget(spec))
+        replies = predict(checkpoint.path, [student_prompt(spec, t) for t in texts], max_new_tokens=answer_budget(spec))
         if spec.task == "math":
             return [Prediction(label=r) for r in replies]
         return [Prediction(label=read_label(spec, r) or r) for r in replies]
-    return get_classifier(checkpoint["kind"]).predict(checkpoint["path"], texts)
+    return get_classifier(checkpoint.kind).predict(checkpoint.path, texts)
 
 
-def student_predictions(spec: PipelineSpec, checkpoint: dict[str, Any], texts: list[str]) -> list[str | None]:
+def student_predictions(spec: PipelineSpec, checkpoint: Checkpoint, texts: list[str]) -> list[str | None]:
     """Just the answers, for scoring."""
     return [p.label for p in student_outputs(spec, checkpoint, texts)]

@@ -8,15 +8,15 @@ from typing import Any
 import polars as pl
 
 from synth_assets.hashing import stable_hash
-from synth_assets.inference.base import TeacherBackend
-from synth_assets.inference.budget import Budget
-from synth_assets.inference.cache import TeacherCache, TeacherCall
-from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.inference.cache import TeacherCall
+from synth_assets.inference.runner import RunStats
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec, StrategySpec
 from synth_assets.strategies import STRATEGIES, Seed
-from synth_assets.strategies.label_check import add_label_checks
+from synth_assets.strategies.extras import RowExtra
+from synth_assets.strategies.label_check import label_checks
 from synth_assets.strategies.structured import retry_request
-from synth_assets.strategies.votes import add_votes
+from synth_assets.strategies.votes import votes
 
 EXPANSIONS_SCHEMA = {
     "row_id": pl.String,
@@ -71,7 +71,7 @@ def pool_sample(seeds: pl.DataFrame, rows: int | None) -> frozenset[str] | None:
     return frozenset(pool.head(rows).to_list())
 
 
-def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> dict[str, TeacherCall]:
+def _structured_retries(spec: PipelineSpec, planned, results, teacher: TeacherSession) -> dict[str, TeacherCall]:
     """For replies that fail their strategy's response schema: one retry call each, keyed by the first call."""
     retries: dict[str, TeacherCall] = {}
     for seed, name, _, call in planned:
@@ -83,22 +83,13 @@ def _structured_retries(spec: PipelineSpec, planned, results, model_id: str) -> 
         parsed = strategy.parse(spec, seed, result)
         if parsed.error:
             req = retry_request(call.request, result.text, parsed.error, schema)
-            retries[call.key] = TeacherCall(req.cache_key(model_id, strategy.name, strategy.version), req,
-                                            strategy.name, strategy.version)
+            retries[call.key] = teacher.call(req, strategy.name, strategy.version)
     return retries
 
 
-def expand(
-    spec: PipelineSpec, seeds: pl.DataFrame, backend: TeacherBackend, cache: TeacherCache, batch_size: int, round_: int = 0,
-    budget: Budget | None = None, pool: frozenset[str] | None = None, label_cfg: StrategySpec | None = None,
-    probe: bool = True,
-) -> tuple[pl.DataFrame, RunStats]:
-    """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`.
-
-    `pool`: the unlabelled seeds a `label` strategy with pool_rows labels, when `seeds` is one shard of them.
-    `label_cfg`: the label prompt that checks claimed labels (verify_label), when `spec` is a round's copy.
-    `probe`: fail fast when the first batch of calls all fail (see run_calls).
-    """
+def _plan(spec: PipelineSpec, seeds: pl.DataFrame, teacher: TeacherSession,
+          pool: frozenset[str] | None) -> list[tuple[Seed, str, int, TeacherCall]]:
+    """Every (seed, strategy, sample) call the spec's strategies make for these seeds."""
     planned: list[tuple[Seed, str, int, TeacherCall]] = []
     for cfg in spec.strategies:
         strategy = STRATEGIES[cfg.name]
@@ -108,49 +99,80 @@ def expand(
                 continue
             for sample_idx in range(cfg.samples):
                 req = strategy.request(spec, cfg, seed, sample_idx)
-                key = req.cache_key(backend.model_id, strategy.name, strategy.version)
-                planned.append((seed, cfg.name, sample_idx, TeacherCall(key, req, strategy.name, strategy.version)))
-    budget = budget or spec.teacher_budget()
-    results, stats = run_calls([p[3] for p in planned], backend, cache, batch_size, budget, probe=probe)
-    retries = _structured_retries(spec, planned, results, backend.model_id)
+                planned.append((seed, cfg.name, sample_idx, teacher.call(req, strategy.name, strategy.version)))
+    return planned
+
+
+def expand(
+    spec: PipelineSpec, seeds: pl.DataFrame, teacher: TeacherSession, round_: int = 0,
+    pool: frozenset[str] | None = None, label_cfg: StrategySpec | None = None, probe: bool = True,
+) -> tuple[pl.DataFrame, RunStats]:
+    """One row per (seed, strategy, sample); failed calls, unparseable replies and calls past the budget become rows with `error`.
+
+    `pool`: the unlabelled seeds a `label` strategy with pool_rows labels, when `seeds` is one shard of them.
+    `label_cfg`: the label prompt that checks claimed labels (verify_label), when `spec` is a round's copy.
+    `probe`: fail fast when the first batch of calls all fail (see run_calls).
+    """
+    planned = _plan(spec, seeds, teacher, pool)
+    results, stats = teacher.run([p[3] for p in planned], probe=probe)
+    retries = _structured_retries(spec, planned, results, teacher)
     if retries:
-        retried, retry_stats = run_calls(list(retries.values()), backend, cache, batch_size, budget)
+        retried, retry_stats = teacher.run(list(retries.values()))
         results.update(retried)
         stats = stats.add(retry_stats)
-    rows: list[dict[str, Any]] = []
-    for seed, name, sample_idx, first in planned:
-        call = retries.get(first.key, first)
-        result, hit = results[call.key]
-        parsed = STRATEGIES[name].parse(spec, seed, result) if result.ok else None
-        spent = [results[first.key][0], result] if call is not first else [result]
-        rows.append(
-            {
-                "row_id": stable_hash(seed.seed_id, name, sample_idx, round_),
-                "seed_id": seed.seed_id,
-                "strategy": name,
-                "sample_idx": sample_idx,
-                "input": parsed.input if parsed else None,
-                "target": parsed.target if parsed else None,
-                "raw_output": result.text,
-                "confidence": parsed.confidence if parsed else None,
-                "label_scores": json.dumps(parsed.label_scores) if parsed and parsed.label_scores else None,
-                "rationale": parsed.rationale if parsed else None,
-                "parts": json.dumps(parsed.parts, ensure_ascii=False) if parsed and parsed.parts else None,
-                "token_logprobs": json.dumps(result.token_logprobs, ensure_ascii=False) if result.token_logprobs else None,
-                "teacher_model": backend.model_id,
-                "cache_key": call.key,
-                "prompt_hash": stable_hash([list(m) for m in call.request.messages]),
-                "params_hash": stable_hash(call.request.params.as_dict(), call.request.choices),
-                "round": round_,
-                "cache_hit": hit,
-                "tokens_in": sum(r.tokens_in for r in spent),
-                "tokens_out": sum(r.tokens_out for r in spent),
-                "latency_ms": sum(r.latency_ms for r in spent),
-                "cost_usd": sum(budget.price.cost(r.tokens_in, r.tokens_out) for r in spent),
-                "error": result.error if not result.ok else (parsed.error if parsed else None),
-                "attempts": len(spent),
-            }
-        )
-    stats = stats.add(add_votes(spec, rows, backend, cache, batch_size, budget))
-    stats = stats.add(add_label_checks(spec, rows, backend, cache, batch_size, budget, label_cfg))
+    rows = [_row(spec, teacher, seed, name, sample_idx, retries.get(first.key, first), first, results, round_)
+            for seed, name, sample_idx, first in planned]
+    for follow_up in (votes(spec, rows, teacher), label_checks(spec, rows, teacher, label_cfg)):
+        extras, follow_stats = follow_up
+        rows = [_with_extra(row, extras[i]) if i in extras else row for i, row in enumerate(rows)]
+        stats = stats.add(follow_stats)
     return pl.DataFrame(rows, schema=EXPANSIONS_SCHEMA), stats
+
+
+def _row(spec: PipelineSpec, teacher: TeacherSession, seed: Seed, name: str, sample_idx: int, call: TeacherCall,
+         first: TeacherCall, results, round_: int) -> dict[str, Any]:
+    """The expansions row of one planned call (its structured-output retry, when there was one, answers it)."""
+    result, hit = results[call.key]
+    parsed = STRATEGIES[name].parse(spec, seed, result) if result.ok else None
+    spent = [results[first.key][0], result] if call is not first else [result]
+    cost = teacher.cost(*spent)
+    return {
+        "row_id": stable_hash(seed.seed_id, name, sample_idx, round_),
+        "seed_id": seed.seed_id,
+        "strategy": name,
+        "sample_idx": sample_idx,
+        "input": parsed.input if parsed else None,
+        "target": parsed.target if parsed else None,
+        "raw_output": result.text,
+        "confidence": parsed.confidence if parsed else None,
+        "label_scores": json.dumps(parsed.label_scores) if parsed and parsed.label_scores else None,
+        "rationale": parsed.rationale if parsed else None,
+        "parts": json.dumps(parsed.parts, ensure_ascii=False) if parsed and parsed.parts else None,
+        "token_logprobs": json.dumps(result.token_logprobs, ensure_ascii=False) if result.token_logprobs else None,
+        "teacher_model": teacher.model_id,
+        "cache_key": call.key,
+        "prompt_hash": stable_hash([list(m) for m in call.request.messages]),
+        "params_hash": stable_hash(call.request.params.as_dict(), call.request.choices),
+        "round": round_,
+        "cache_hit": hit,
+        "tokens_in": cost.tokens_in,
+        "tokens_out": cost.tokens_out,
+        "latency_ms": cost.latency_ms,
+        "cost_usd": cost.cost_usd,
+        "error": result.error if not result.ok else (parsed.error if parsed else None),
+        "attempts": len(spent),
+    }
+
+
+def _with_extra(row: dict[str, Any], extra: RowExtra) -> dict[str, Any]:
+    """The row with a follow-up's parts, label scores and cost added."""
+    out = dict(row)
+    if extra.parts:
+        parts = json.loads(row["parts"]) if row["parts"] else {}
+        out["parts"] = json.dumps({**parts, **extra.parts}, ensure_ascii=False)
+    if extra.label_scores:
+        out["label_scores"] = json.dumps(extra.label_scores)
+        out["confidence"] = extra.confidence
+    for column in ("tokens_in", "tokens_out", "latency_ms", "cost_usd"):
+        out[column] = row[column] + getattr(extra.cost, column)
+    return out

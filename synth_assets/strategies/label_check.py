@@ -10,18 +10,17 @@ row-level cache (labelling a text is the same call wherever the text came from) 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from synth_assets.inference.base import TeacherBackend
-from synth_assets.inference.budget import Budget
-from synth_assets.inference.cache import TeacherCache, TeacherCall
-from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.inference.cache import TeacherCall
+from synth_assets.inference.runner import RunStats
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec, StrategySpec
 from synth_assets.strategies import STRATEGIES, Seed
+from synth_assets.strategies.extras import RowExtra
 
 
-def _check_calls(spec: PipelineSpec, rows: list[dict[str, Any]], model_id: str,
+def _check_calls(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: TeacherSession,
                  label_cfg: StrategySpec | None) -> dict[int, TeacherCall]:
     """One label-scoring call per row (by position) of a strategy whose labels are checked."""
     label = STRATEGIES["label"]
@@ -32,31 +31,27 @@ def _check_calls(spec: PipelineSpec, rows: list[dict[str, Any]], model_id: str,
         if row["strategy"] not in checked or row["error"] is not None or not row["input"]:
             continue
         req = label.request(spec, label_cfg, Seed(row["row_id"], row["input"], None), 0)
-        calls[i] = TeacherCall(req.cache_key(model_id, label.name, label.version), req, label.name, label.version)
+        calls[i] = teacher.call(req, label.name, label.version)
     return calls
 
 
-def add_label_checks(spec: PipelineSpec, rows: list[dict[str, Any]], backend: TeacherBackend, cache: TeacherCache,
-                     batch_size: int, budget: Budget, label_cfg: StrategySpec | None = None) -> RunStats:
-    """Score the label words on each checked row's text; the scores go to label_scores and confidence, in place.
+def label_checks(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: TeacherSession,
+                 label_cfg: StrategySpec | None = None) -> tuple[dict[int, RowExtra], RunStats]:
+    """Score the label words on each checked row's text: per row (by position) the scores and what the check cost.
 
-    A check that failed or was skipped by the budget leaves label_scores empty, and the filters reject the row.
+    A check that failed or was skipped by the budget brings no scores, and the filters reject the row.
     `label_cfg`: the pipeline's label strategy, when `spec` is a round's copy holding only the round's strategy.
     """
-    by_row = _check_calls(spec, rows, backend.model_id, label_cfg)
+    by_row = _check_calls(spec, rows, teacher, label_cfg)
     if not by_row:
-        return RunStats()
-    results, stats = run_calls(list(by_row.values()), backend, cache, batch_size, budget)
+        return {}, RunStats()
+    results, stats = teacher.run(list(by_row.values()))
     label = STRATEGIES["label"]
+    extras = {}
     for i, call in by_row.items():
         row, result = rows[i], results[call.key][0]
         parsed = label.parse(spec, Seed(row["row_id"], row["input"], None), result) if result.ok else None
-        if parsed is not None and parsed.label_scores:
-            row["label_scores"] = json.dumps(parsed.label_scores)
-            row["confidence"] = parsed.confidence
-        # the check is part of what this row cost
-        row["tokens_in"] += result.tokens_in
-        row["tokens_out"] += result.tokens_out
-        row["latency_ms"] += result.latency_ms
-        row["cost_usd"] += budget.price.cost(result.tokens_in, result.tokens_out)
-    return stats
+        scored = parsed is not None and bool(parsed.label_scores)
+        extras[i] = RowExtra(teacher.cost(result), label_scores=parsed.label_scores if scored else None,
+                             confidence=parsed.confidence if scored else None)
+    return extras, stats

@@ -9,22 +9,21 @@ when its own answer is the majority of all those answers.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from synth_assets.answers import extract_number
-from synth_assets.inference.base import TeacherBackend
-from synth_assets.inference.budget import Budget
-from synth_assets.inference.cache import TeacherCache, TeacherCall
-from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.inference.cache import TeacherCall
+from synth_assets.inference.runner import RunStats
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec, StrategySpec
 from synth_assets.strategies import STRATEGIES, Seed
+from synth_assets.strategies.extras import RowExtra
 from synth_assets.strategies.solution import worked_solution
 
 SOLVER = "answer_augment"
 
 
-def _vote_calls(spec: PipelineSpec, rows: list[dict[str, Any]], model_id: str) -> dict[int, list[TeacherCall]]:
+def _vote_calls(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: TeacherSession) -> dict[int, list[TeacherCall]]:
     """The solve calls per expansions row (by position) for every strategy configured with votes."""
     solver = STRATEGIES[SOLVER]
     by_row: dict[int, list[TeacherCall]] = {}
@@ -38,29 +37,24 @@ def _vote_calls(spec: PipelineSpec, rows: list[dict[str, Any]], model_id: str) -
             calls = []
             for j in range(cfg.votes):
                 req = solver.request(spec, solve_cfg, Seed(row["row_id"], row["input"], None), j)
-                calls.append(TeacherCall(req.cache_key(model_id, solver.name, solver.version), req, solver.name, solver.version))
+                calls.append(teacher.call(req, solver.name, solver.version))
             by_row[i] = calls
     return by_row
 
 
-def add_votes(spec: PipelineSpec, rows: list[dict[str, Any]], backend: TeacherBackend, cache: TeacherCache,
-              batch_size: int, budget: Budget) -> RunStats:
-    """Solve each generated problem again; the answers (None where a reply had none) go to parts.votes, in place.
+def votes(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: TeacherSession) -> tuple[dict[int, RowExtra], RunStats]:
+    """Solve each generated problem again: per row (by position) its answers for parts.votes (None where a reply had none).
 
-    Votes are teacher calls like any other: they count against the budget, and a vote skipped by it is None.
+    Votes are teacher calls like any other: they count against the budget, a vote skipped by it is None,
+    and they are part of what the row cost.
     """
-    by_row = _vote_calls(spec, rows, backend.model_id)
+    by_row = _vote_calls(spec, rows, teacher)
     if not by_row:
-        return RunStats()
-    results, stats = run_calls([c for calls in by_row.values() for c in calls], backend, cache, batch_size, budget)
+        return {}, RunStats()
+    results, stats = teacher.run([c for calls in by_row.values() for c in calls])
+    extras = {}
     for i, calls in by_row.items():
-        row, outcomes = rows[i], [results[c.key][0] for c in calls]
+        outcomes = [results[c.key][0] for c in calls]
         answers = [extract_number(worked_solution(r.text)[0]) if r.ok else None for r in outcomes]
-        parts = json.loads(row["parts"]) if row["parts"] else {}
-        row["parts"] = json.dumps({**parts, "votes": answers}, ensure_ascii=False)
-        # the votes are part of what this row cost
-        row["tokens_in"] += sum(r.tokens_in for r in outcomes)
-        row["tokens_out"] += sum(r.tokens_out for r in outcomes)
-        row["latency_ms"] += sum(r.latency_ms for r in outcomes)
-        row["cost_usd"] += sum(budget.price.cost(r.tokens_in, r.tokens_out) for r in outcomes)
-    return stats
+        extras[i] = RowExtra(teacher.cost(*outcomes), parts={"votes": answers})
+    return extras, stats

@@ -12,6 +12,7 @@ from dagster import DagsterInstance
 from spec_helpers import write_spec
 from pipeline_helpers import calls, run_pipeline, table
 from synth_assets.evaluation.students import student_outputs
+from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
 from synth_assets.spec import load_spec
 
@@ -39,7 +40,7 @@ def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path,
     assert picked1.height == 2 and picked1["target"].is_null().all() and (picked1["round"] == 1).all()
     assert not set(picked1["seed_id"]) & labelled0
     # margin: exactly the rows the round-0 student is least sure of, by its own probabilities; random: a stable shuffle
-    student = table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "synthetic").row(0, named=True)
+    student = Checkpoint.from_row(table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "synthetic").row(0, named=True))
     rest = seeds.filter(pl.col("seed_id").is_in(list(pool_ids - labelled0)))
     answers = student_outputs(spec, student, rest["input"].to_list())
     margins = [uncertainty(p, "margin") for p in answers]
@@ -91,7 +92,7 @@ def test_round_zero_is_filtered_by_the_seeds_only_student_trained_once(tmp_path:
     candidates = filtered.filter(pl.col("teacher_correct").is_null() & pl.col("student_knows").is_not_null())
     assert candidates.height > 0
     # the verdicts are the seeds-only student's own answers, recomputed here
-    baseline = table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "seeds_only").row(0, named=True)
+    baseline = Checkpoint.from_row(table(warehouse, spec, "student_checkpoint").filter(pl.col("variant") == "seeds_only").row(0, named=True))
     answers = student_outputs(spec, baseline, candidates["input"].to_list())
     assert candidates["student_prediction"].to_list() == [a.label for a in answers]
     knows = [a.label == t and a.probs[t] >= 0.5 for a, t in zip(answers, candidates["target"])]

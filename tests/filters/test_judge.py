@@ -14,6 +14,7 @@ from synth_assets.filters.apply import apply_filters
 from synth_assets.filters.judge import agreement, judge_request, judge_rows, parse_score, wrong_target
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import load_spec
 
 
@@ -115,16 +116,16 @@ def test_judge_rows_score_candidates_and_measure_the_judge(tmp_path: Path) -> No
     }, schema_overrides={"error": pl.String})
     truth = {"Great tea": "yes", "Stale chips": "no", "Fine snack": "yes", "Bad jam": "no", "Superb tea": "yes", "Old chips": "no",
              "Pool text": "no"}
-    df, report, stats = judge_rows(spec, expansions, seeds, TruthfulJudge(truth), TeacherCache(tmp_path / "wh"), batch_size=3)
+    df, report, stats = judge_rows(spec, expansions, seeds, TeacherSession(TruthfulJudge(truth), TeacherCache(tmp_path / "wh"), 3))
     judged = df.filter(pl.col("kind") == "expansion").sort("row_id")
     # r4 is the teacher's label of a labelled seed: it measures the teacher and is not judged
     assert judged["row_id"].to_list() == ["r1", "r2", "r3", "r5"]
     assert judged["judge_score"].to_list() == [5, 1, 5, None] and judged["error"][3].startswith("no score")
     calibration = df.filter(pl.col("kind") == "calibration")
     assert calibration.height == 8 and calibration["correct"].sum() == 4
-    assert report["kappa"] == 1.0 and report["percent_agreement"] == 1.0 and report["n"] == 8
+    assert report.kappa == 1.0 and report.percent_agreement == 1.0 and report.n == 8
     assert stats.calls == 12
-    _, _, again = judge_rows(spec, expansions, seeds, TruthfulJudge(truth), TeacherCache(tmp_path / "wh"), batch_size=3)
+    _, _, again = judge_rows(spec, expansions, seeds, TeacherSession(TruthfulJudge(truth), TeacherCache(tmp_path / "wh"), 3))
     assert again.calls == 0 and again.cache_hits == 12  # judge calls go through the teacher cache
 
     filtered, report = apply_filters(expansions.with_columns(pl.lit(None, pl.Float64).alias("confidence"),
