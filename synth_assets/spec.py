@@ -39,6 +39,7 @@ from synth_assets.spec_sections import (
     TeacherSpec,
     _Strict,
 )
+from synth_assets.strategy_catalog import STRATEGY_CATALOG
 
 SOURCE_FORMATS = ("csv", "jsonl", "parquet")
 DATA_ROOTS_ENV = "SYNTH_DATA_ROOTS"
@@ -94,23 +95,21 @@ class PipelineSpec(_Strict):
         wrong = [m for m in self.eval.metrics or () if m not in TASK_METRICS[self.task]]
         if wrong:
             raise ValueError(f"eval.metrics: {wrong} do not apply to a {self.task} task; use {list(TASK_METRICS[self.task])}")
-        from synth_assets.strategies import STRATEGIES
-
         round_strategy = self.rounds.strategy
-        if round_strategy is not None and self.task not in STRATEGIES[round_strategy.name].tasks:
+        if round_strategy is not None and self.task not in STRATEGY_CATALOG[round_strategy.name].tasks:
             raise ValueError(f"rounds.strategy.name: strategy {round_strategy.name!r} does not apply to a {self.task} task")
         if round_strategy is None and self.rounds.max_rounds and not self.rounds.active.pool_rows:
             raise ValueError("rounds.strategy: without an error strategy a round has nothing to do; "
                              "set rounds.strategy or rounds.active.pool_rows")
         for i, cfg in enumerate(self.strategies):
-            tasks = STRATEGIES[cfg.name].tasks
+            tasks = STRATEGY_CATALOG[cfg.name].tasks
             if self.task not in tasks:
                 raise ValueError(f"strategies.{i}.name: strategy {cfg.name!r} does not apply to a {self.task} task "
                                  f"(it applies to: {', '.join(tasks)})")
         round_cfg = [("rounds.strategy", round_strategy)] if round_strategy is not None else []
         for field, cfg in [*((f"strategies.{i}", c) for i, c in enumerate(self.strategies)), *round_cfg]:
-            if cfg.votes and (self.task != "math" or STRATEGIES[cfg.name].same_problem):
-                makers = sorted(n for n, s in STRATEGIES.items() if not s.same_problem and "math" in s.tasks)
+            if cfg.votes and (self.task != "math" or STRATEGY_CATALOG[cfg.name].same_problem):
+                makers = sorted(n for n, s in STRATEGY_CATALOG.items() if not s.same_problem and "math" in s.tasks)
                 raise ValueError(f"{field}.votes: only strategies that write new math problems take votes "
                                  f"({', '.join(makers)}); remove votes from {cfg.name!r}")
             if cfg.checks_label and self.task != "classification":

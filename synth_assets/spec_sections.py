@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from synth_assets.strategy_catalog import STRATEGY_CATALOG, strategy_info
+from synth_assets.student_kinds import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS
 from synth_assets.templates import check_template
-from synth_assets.training.base import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS
 
 def url_problem(url: str) -> str | None:
     """Why `url` is not an http(s)://host[:port][/path] server address, or None when it is."""
@@ -119,9 +120,7 @@ class StrategySpec(_Strict):
         # without {input} sends every seed the same text: both are refused here, at load
         name = info.data.get("name")
         if prompt is not None and name is not None:
-            from synth_assets.strategies import STRATEGIES
-
-            check_template(prompt, f"the {name} strategy", STRATEGIES[name].placeholders)
+            check_template(prompt, f"the {name} strategy", STRATEGY_CATALOG[name].placeholders)
         return prompt
 
     @model_validator(mode="after")
@@ -135,17 +134,12 @@ class StrategySpec(_Strict):
     @property
     def checks_label(self) -> bool:
         """Whether the teacher re-labels this strategy's new texts (verify_label, else the strategy's default)."""
-        from synth_assets.strategies import STRATEGIES
-
-        return self.verify_label if self.verify_label is not None else STRATEGIES[self.name].verify_label_default
+        return self.verify_label if self.verify_label is not None else STRATEGY_CATALOG[self.name].verify_label_default
 
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        from synth_assets.strategies import STRATEGIES
-
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; choose one of: {', '.join(sorted(STRATEGIES))}")
+        strategy_info(name)  # raises naming the known strategies
         return name
 
 

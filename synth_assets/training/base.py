@@ -7,13 +7,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from synth_assets.student_kinds import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS, CAUSAL_LM_KIND, ENCODER_BASE_MODEL
+
 # Written next to every saved model so a model dir says what it is and which labels its outputs mean.
 LABELS_FILE = "labels.json"
-CAUSAL_LM_KIND = "causal_lm"
-ENCODER_BASE_MODEL = "embedded:all-minilm-l6-v2"
-CAUSAL_LM_BASE_MODEL = "embedded:smollm2-135m-instruct"
-# TrainConfig fields only the causal-LM student reads; every one enters its checkpoint key.
-CAUSAL_LM_FIELDS = ("finetune", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "max_steps", "grad_accum")
 
 
 @dataclass(frozen=True)
