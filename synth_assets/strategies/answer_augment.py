@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy
 from synth_assets.strategies.solution import worked_solution
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "Solve the following math word problem. Think step by step, then give the final answer "
@@ -25,26 +25,14 @@ TEMPLATE = (
 )
 
 
-class AnswerAugmentStrategy:
+class AnswerAugmentStrategy(Strategy):
     name = "answer_augment"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input")
-    version = "1"
-    tasks = ("math",)
-    same_problem = True
     # every path repeats the seed's problem: two paths are the same example only if the solutions match
     dedup_on = ("input", "target")
-    verify_label_default = False
-
-    def response_schema(self, task: str) -> type | None:
-        return None
+    template = TEMPLATE
 
     def applies_to(self, seed: Seed) -> bool:
         return True  # unlabelled problems get paths too; only known answers can verify them
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         solution, error = worked_solution(result.text)

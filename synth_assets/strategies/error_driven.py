@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from synth_assets.answers import extract_number
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy, target_word
 from synth_assets.strategies.new_question import new_example_schema, parse_new_example
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "{instruction}\n\nText: {input}\n\n"
@@ -37,15 +37,9 @@ MATH_TEMPLATE = (
 _MAX_PREDICTION_CHARS = 300  # a student's rambling output is cut; the mistake is in its first lines or answer
 
 
-class ErrorDrivenStrategy:
+class ErrorDrivenStrategy(Strategy):
     name = "error_driven"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input", "label", "prediction")
-    version = "1"
-    tasks = ("classification", "math")
-    same_problem = False
-    dedup_on = ("input",)
-    verify_label_default = False
+    template, math_template = TEMPLATE, MATH_TEMPLATE
 
     def response_schema(self, task: str) -> type | None:
         return new_example_schema(task)
@@ -53,16 +47,13 @@ class ErrorDrivenStrategy:
     def applies_to(self, seed: Seed) -> bool:
         return seed.prediction is not None and seed.target is not None
 
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
+    def fields(self, spec: PipelineSpec, seed: Seed) -> dict[str, str]:
         prediction = seed.prediction or ""
         if spec.task == "math":
-            template, label = cfg.prompt or MATH_TEMPLATE, seed.target or ""
             prediction = extract_number(prediction) or prediction[:_MAX_PREDICTION_CHARS]
         else:
-            template, label = cfg.prompt or TEMPLATE, spec.word_for(seed.target or "")
             prediction = spec.word_for(prediction) if prediction in spec.labels else prediction[:_MAX_PREDICTION_CHARS]
-        prompt = render(template, instruction=spec.instruction, input=seed.input, label=label, prediction=prediction)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+        return {**super().fields(spec, seed), "label": target_word(spec, seed), "prediction": prediction}
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         parsed = parse_new_example(spec, seed, result)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy, target_word
 from synth_assets.strategies.rephrase import clean_rewrite
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "{instruction}\n\nText: {input}\n\n"
@@ -75,26 +75,14 @@ def flipped_label(spec: PipelineSpec, seed: Seed) -> str:
     return labels[(labels.index(seed.target) + 1) % len(labels)] if seed.target in labels else labels[0]
 
 
-class HardNegativeStrategy:
+class HardNegativeStrategy(Strategy):
     name = "hard_negative"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input", "label", "flipped")
     version = "2"
-    tasks = ("classification",)
-    same_problem = False  # the row's label is its own, not its seed's
-    dedup_on = ("input",)
-    verify_label_default = True
+    template = TEMPLATE
 
-    def response_schema(self, task: str) -> type | None:
-        return None
-
-    def applies_to(self, seed: Seed) -> bool:
-        return seed.target is not None
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input,
-                        label=spec.word_for(seed.target or ""), flipped=spec.word_for(flipped_label(spec, seed)))
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+    def fields(self, spec: PipelineSpec, seed: Seed) -> dict[str, str]:
+        return {**super().fields(spec, seed), "label": target_word(spec, seed),
+                "flipped": spec.word_for(flipped_label(spec, seed))}
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         target = flipped_label(spec, seed)

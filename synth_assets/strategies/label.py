@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.strategies.base import Parsed, Seed, render
+from synth_assets.strategies.base import Parsed, Seed, Strategy, render
 
 if TYPE_CHECKING:
     from synth_assets.spec import PipelineSpec, StrategySpec
@@ -19,30 +19,22 @@ if TYPE_CHECKING:
 TEMPLATE = "{instruction}\n\nText: {input}\n\nAnswer with one word: {choices}."
 
 
-class LabelStrategy:
+class LabelStrategy(Strategy):
     name = "label"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input", "choices")
     # 2: label words are scored by their first token on every backend (inference/label_words.py), not
     # the sum over their tokens: scores cached under version 1 differ for words of several tokens
     version = "2"
-    tasks = ("classification",)
-    same_problem = True
-    dedup_on = ("input",)
-    verify_label_default = False
     scores_labels = True
-
-    def response_schema(self, task: str) -> type | None:
-        return None
+    template = TEMPLATE
 
     def applies_to(self, seed: Seed) -> bool:
         return True
 
     def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        words = [spec.word_for(label) for label in spec.labels]
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input, choices=" or ".join(words))
+        words = tuple(spec.word_for(label) for label in spec.labels)
+        prompt = render(self.template_for(spec, cfg), **self.fields(spec, seed), choices=" or ".join(words))
         # scoring is deterministic: sampling params are fixed so they never split the cache
-        return GenerationRequest(messages=(("user", prompt),), params=SamplingParams(max_new_tokens=1), choices=tuple(words))
+        return GenerationRequest(messages=(("user", prompt),), params=SamplingParams(max_new_tokens=1), choices=words)
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         if not result.choice_logprobs:

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy, target_word
 from synth_assets.strategies.solution import worked_solution
 from synth_assets.strategies.structured import Content, parse_json_reply
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "Here is an example text whose answer is \"{label}\":\n\n{input}\n\n"
@@ -64,30 +64,17 @@ def parse_new_example(spec: PipelineSpec, seed: Seed, result: GenerationResult) 
     return Parsed(input=text_reply.text.strip(), target=seed.target)
 
 
-class NewQuestionStrategy:
+class NewQuestionStrategy(Strategy):
     name = "new_question"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input", "label")
     # the classification prompt is unchanged since "1"; the math prompt is new text, so new cache keys anyway
     version = "1"
-    tasks = ("classification", "math")
-    same_problem = False
-    dedup_on = ("input",)
-    verify_label_default = False
+    template, math_template = TEMPLATE, MATH_TEMPLATE
 
     def response_schema(self, task: str) -> type | None:
         return new_example_schema(task)
 
-    def applies_to(self, seed: Seed) -> bool:
-        return seed.target is not None
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        if spec.task == "math":
-            prompt = render(cfg.prompt or MATH_TEMPLATE, instruction=spec.instruction, input=seed.input, label=seed.target or "")
-        else:
-            label = spec.word_for(seed.target or "")
-            prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input, label=label)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+    def fields(self, spec: PipelineSpec, seed: Seed) -> dict[str, str]:
+        return {**super().fields(spec, seed), "label": target_word(spec, seed)}
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         return parse_new_example(spec, seed, result)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy, target_word
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "{instruction}\n\nText: {input}\n\n"
@@ -29,29 +29,14 @@ MATH_TEMPLATE = (
 _LEAD_IN = re.compile(r"^\s*(sure[,!.]?\s*)?(here('s| is) (the |an? )?)?(explanation|rationale|reason(ing)?)\s*:\s*", re.I)
 
 
-class RationaleStrategy:
+class RationaleStrategy(Strategy):
     name = "rationale"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input", "label")
-    version = "1"
-    tasks = ("classification", "math")
-    same_problem = True
     # the seed's own input and target: what makes a row new is its explanation
     dedup_on = ("input", "rationale")
-    verify_label_default = False
+    template, math_template = TEMPLATE, MATH_TEMPLATE
 
-    def response_schema(self, task: str) -> type | None:
-        return None
-
-    def applies_to(self, seed: Seed) -> bool:
-        return seed.target is not None
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        math = spec.task == "math"
-        label = (seed.target or "") if math else spec.word_for(seed.target or "")
-        prompt = render(cfg.prompt or (MATH_TEMPLATE if math else TEMPLATE), instruction=spec.instruction,
-                        input=seed.input, label=label)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+    def fields(self, spec: PipelineSpec, seed: Seed) -> dict[str, str]:
+        return {**super().fields(spec, seed), "label": target_word(spec, seed)}
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         text = _LEAD_IN.sub("", (result.text or "").strip(), count=1).strip()

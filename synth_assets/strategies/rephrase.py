@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "Rewrite the following text in different words. Keep its meaning, its tone and its opinion. "
@@ -29,26 +29,9 @@ def clean_rewrite(text: str | None) -> str:
     return _LEAD_IN.sub("", (text or "").strip(), count=1).strip().strip('"').strip()
 
 
-class RephraseStrategy:
+class RephraseStrategy(Strategy):
     name = "rephrase"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input")
-    version = "1"
-    tasks = ("classification", "math")
-    same_problem = True
-    dedup_on = ("input",)
-    verify_label_default = False
-
-    def response_schema(self, task: str) -> type | None:
-        return None
-
-    def applies_to(self, seed: Seed) -> bool:
-        return seed.target is not None
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        template = cfg.prompt or (MATH_TEMPLATE if spec.task == "math" else TEMPLATE)
-        prompt = render(template, instruction=spec.instruction, input=seed.input)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
+    template, math_template = TEMPLATE, MATH_TEMPLATE
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         text = clean_rewrite(result.text)

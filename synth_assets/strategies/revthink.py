@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, field_validator
 
 from synth_assets.answers import extract_number
-from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.strategies.base import Parsed, Seed, render, sampling_params
+from synth_assets.inference.base import GenerationResult
+from synth_assets.strategies.base import Parsed, Seed, Strategy
 from synth_assets.strategies.solution import worked_solution
 from synth_assets.strategies.structured import Content, parse_json_reply
 
 if TYPE_CHECKING:
-    from synth_assets.spec import PipelineSpec, StrategySpec
+    from synth_assets.spec import PipelineSpec
 
 TEMPLATE = (
     "Problem: {input}\n\n"
@@ -50,25 +50,15 @@ class RevThinkReply(BaseModel):
         return number
 
 
-class RevThinkStrategy:
+class RevThinkStrategy(Strategy):
+    """Needs a labelled seed (the default): the forward answer is verified against the seed's."""
+
     name = "revthink"
-    # the fields a prompt template (spec: strategies.N.prompt) may use; {input} is required
-    placeholders = ("instruction", "input")
-    version = "1"
-    tasks = ("math",)
-    same_problem = True
     dedup_on = ("input", "target")
-    verify_label_default = False
+    template = TEMPLATE
 
     def response_schema(self, task: str) -> type | None:
         return RevThinkReply
-
-    def applies_to(self, seed: Seed) -> bool:
-        return seed.target is not None  # the forward answer is verified against the seed's
-
-    def request(self, spec: PipelineSpec, cfg: StrategySpec, seed: Seed, sample_idx: int) -> GenerationRequest:
-        prompt = render(cfg.prompt or TEMPLATE, instruction=spec.instruction, input=seed.input)
-        return GenerationRequest(messages=(("user", prompt),), params=sampling_params(spec, cfg, sample_idx))
 
     def parse(self, spec: PipelineSpec, seed: Seed, result: GenerationResult) -> Parsed:
         reply, error = parse_json_reply(result.text, RevThinkReply)
