@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from synth_assets.spec_sections import TeacherSpec, _Strict
+from synth_assets.strategy_catalog import strategy_info
 from synth_assets.templates import check_template
 
 # what filters/judge.py fills a judge prompt with
@@ -107,6 +109,53 @@ class StudentAwareSpec(_Strict):
     min_true_prob: float = Field(0.9, ge=0.0, le=1.0)
 
 
+class FormatSpec(_Strict):
+    """A regular expression and/or JSON schema the rows' text must match; the others are `bad_format` (off by default)."""
+
+    enabled: bool = False
+    column: Literal["input", "target", "raw_output"] = "input"  # the text checked: by default the text the teacher wrote
+    pattern: str | None = None  # a Python regular expression found anywhere in the text; anchor it (^...$) for all of it
+    json_schema: dict[str, Any] | None = None  # the text must be one JSON document valid under this schema
+    # the strategies whose rows are checked; empty: every strategy that writes a text (not label, whose text is the seed's)
+    strategies: list[str] = []
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"not a valid regular expression ({err})") from None
+        return pattern
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            from jsonschema import SchemaError
+            from jsonschema.validators import validator_for
+
+            try:
+                validator_for(schema).check_schema(schema)
+            except SchemaError as err:
+                raise ValueError(f"not a valid JSON schema ({err.message} at {err.json_path})") from None
+        return schema
+
+    @field_validator("strategies")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        for name in names:
+            strategy_info(name)
+        return names
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> FormatSpec:
+        if self.enabled and self.pattern is None and self.json_schema is None:
+            raise ValueError("pattern: the format filter is on but has nothing to match; give a pattern or a json_schema")
+        return self
+
+
 class FiltersSpec(_Strict):
     exact_dedup: bool = True
     validity: ValiditySpec = ValiditySpec()
@@ -118,6 +167,7 @@ class FiltersSpec(_Strict):
     consistency: ConsistencySpec = ConsistencySpec()
     judge: JudgeSpec = JudgeSpec()
     student_aware: StudentAwareSpec = StudentAwareSpec()
+    format: FormatSpec = FormatSpec()
 
     @property
     def uses_embeddings(self) -> bool:

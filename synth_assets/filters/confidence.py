@@ -9,6 +9,8 @@ Two steps, both cheap and both needed with a weak teacher:
    them by margin, the threshold is the lowest margin at which the teacher's precision on the
    seeds is still >= `min_precision` (with at least `min_support` seeds above it). If no margin
    qualifies, no teacher label is accepted: a teacher that is not measurably right adds noise.
+The threshold is chosen before any filter runs (filters/teacher_labels.py); the CONFIDENCE step
+rejects the label rows and re-labelled texts under it (`low_confidence`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from synth_assets.filters.rows import checked_rows, label_rows
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.spec import PipelineSpec
 
 
@@ -103,3 +107,18 @@ def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec, calibrated: 
     # which the teacher fails: accept every label rather than cut at an arbitrary lowest sample
     threshold = 0.0 if best_k == n else conf[best_k - 1]
     return ConfidenceReport(threshold, calibrated, n, accuracy, precision, best_k)
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    threshold = inputs.threshold if inputs.threshold is not None else float("inf")
+    df = df.with_columns(
+        pl.when(label_rows() | checked_rows(inputs.spec, df.columns)).then(pl.col("confidence") >= threshold)
+        .otherwise(None).alias("confident"),
+        pl.lit(inputs.threshold, pl.Float64).alias("min_confidence"),
+    )
+    reason = pl.when(pl.col("confident") == False).then(pl.lit("low_confidence"))  # noqa: E712 (polars expression)
+    return Verdict(df, reason, pl.col("confident").fill_null(True))
+
+
+CONFIDENCE = FilterStep(name="confidence", section="confidence", run=_run, reasons=("low_confidence",),
+                        columns={"confident": pl.Boolean, "min_confidence": pl.Float64})

@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from synth_assets.answers import extract_number, numbers_in, numbers_match
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES
@@ -125,3 +126,17 @@ def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSp
         if math:
             verdict["verified"] = reason is None
     return pl.DataFrame(out, schema=VERDICT_SCHEMA)
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    df = df.join(consistency_verdicts(df, inputs.seeds, inputs.spec), on="row_id", how="left")
+    return Verdict(df, pl.col("consistency_reason"), pl.col("consistency_reason").is_null())
+
+
+CONSISTENCY = FilterStep(
+    name="consistency", section="consistency", run=_run,
+    reasons=("numbers_changed", "answer_mismatch", "rationale_mismatch", "backward_mismatch", "too_few_votes",
+             "low_agreement", "not_majority"),
+    columns={c: t for c, t in VERDICT_SCHEMA.items() if c not in ("row_id", "consistency_reason")},
+    scratch=("consistency_reason",),
+)

@@ -19,6 +19,8 @@ punctuation dropped, words split on whitespace):
    words in common prove nothing;
 4. optionally, cosine similarity of sentence embeddings >= `embedding_threshold` (paraphrases).
 The asset check on train_set runs the same test over every training row, labelled seeds included.
+In `filtered` it runs before the dedups: a row that contains an eval item is never the kept copy of a
+duplicate group.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from difflib import SequenceMatcher
 import numpy as np
 import polars as pl
 
-from synth_assets.filters.embeddings import TextEmbedder
+from synth_assets.filters.embeddings import MissingEmbedderError, TextEmbedder
 from synth_assets.filters.shingles import Tokens, ngrams, normalise, tokens
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.spec import DecontaminationSpec
 
 _RUN = 3  # an item word counts as held where a run of this many item words around it is in the row
@@ -134,7 +137,10 @@ def contaminated_by(texts: Sequence[str | None] | pl.Series, eval_set: pl.DataFr
     eval_texts, eval_ids = eval_set["input"].to_list(), eval_set["eval_id"].to_list()
     hits = ngram_contamination(texts, eval_texts, cfg.ngram, cfg.containment_ngram, cfg.min_containment, cfg.min_word_containment)
     if cfg.embedding_threshold is not None:
-        semantic = embedding_contamination(texts, eval_texts, cfg.embedding_threshold, embedder or TextEmbedder())
+        if embedder is None:
+            raise MissingEmbedderError("filters.decontamination.embedding_threshold is set: pass the embedder "
+                                       "(synth_assets.filters.embeddings.embedder_for(spec))")
+        semantic = embedding_contamination(texts, eval_texts, cfg.embedding_threshold, embedder)
         hits = [h if h is not None else s for h, s in zip(hits, semantic)]
     return pl.Series("contaminated_by", [None if h is None else eval_ids[h] for h in hits], dtype=pl.String)
 
@@ -145,3 +151,14 @@ def shared_words(text: str | None, item: str | None) -> str:
     words, item_words = a.split(), b.split()
     match = SequenceMatcher(None, words, item_words, autojunk=False).find_longest_match(0, len(words), 0, len(item_words))
     return " ".join(words[match.a:match.a + match.size])
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    df = df.with_columns(contaminated_by(df["input"], inputs.eval_set, inputs.spec.filters.decontamination, inputs.embedder))
+    df = df.with_columns(pl.col("contaminated_by").is_not_null().alias("contaminated"))
+    reason = pl.when(pl.col("contaminated") == True).then(pl.lit("eval_contamination"))  # noqa: E712 (polars expression)
+    return Verdict(df, reason, ~pl.col("contaminated"))
+
+
+DECONTAMINATION = FilterStep(name="decontamination", section="decontamination", run=_run, reasons=("eval_contamination",),
+                             needs=("eval_set",), columns={"contaminated_by": pl.String, "contaminated": pl.Boolean})

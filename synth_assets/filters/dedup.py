@@ -1,11 +1,21 @@
-"""Exact dedup on normalised text, against the seeds and against earlier expansions."""
+"""Exact dedup on normalised text, against the labelled seeds and against earlier expansions.
+
+Every dedup (this one, near_dup.py, embedding_dedup.py) keeps the first copy among the rows that
+every earlier filter kept, so a rejected copy never hides a good one, and each later dedup sees only
+the rows the earlier ones kept. "First" is ROW_ORDER, so the kept copy is the same in every run.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.strategies import STRATEGIES
 
+ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")
+DupFinder = Callable[[list[str | None], list[str | None]], list[int | None]]  # (texts, reference_texts) -> index or None
 _SEP = "\x1f"  # joins the normalised columns of a key; never in normalised text
 
 
@@ -58,3 +68,33 @@ def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
         .sort("_pos")
     )
     return x["dup_of"]
+
+
+def dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
+    """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
+    candidates = candidates.sort(*ROW_ORDER)
+    ids = refs["seed_id"].to_list() + candidates["row_id"].to_list()
+    hits = find(candidates["input"].to_list(), refs["input"].to_list())
+    col = pl.Series(name, [None if h is None else ids[h] for h in hits], dtype=pl.String)
+    return df.join(candidates.select("row_id").with_columns(col), on="row_id", how="left")
+
+
+def text_candidates(df: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
+    """The rows a dedup on `input` alone judges: eligible ones whose new content is their input.
+
+    Rows whose input is their seed's by design (answer_augment, revthink, rationale) differ in their
+    target, which the near and semantic dedups do not read.
+    """
+    return df.filter(eligible & input_keyed(df))
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
+    candidates = df.filter(eligible)
+    dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, inputs.labelled_seeds).alias("dup_of"))
+    df = df.join(dups, on="row_id", how="left")
+    return Verdict(df, pl.when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate")), pl.col("dup_of").is_null())
+
+
+EXACT_DEDUP = FilterStep(name="exact_dedup", section="exact_dedup", run=_run, reasons=("duplicate",),
+                         columns={"dup_of": pl.String})

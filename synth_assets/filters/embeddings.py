@@ -1,13 +1,24 @@
-"""Sentence embeddings for the semantic filters, from a local encoder loaded only when first needed."""
+"""Sentence embeddings for the semantic filters, from a local encoder loaded only when first needed.
+
+The filters never build the encoder: whoever runs them builds one with embedder_for(spec) and passes
+it in, as Dagster passes a resource, so tests and the UI can swap it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from synth_assets.models.embedded import resolve_encoder
+
+if TYPE_CHECKING:
+    from synth_assets.spec import PipelineSpec
+
+
+class MissingEmbedderError(ValueError):
+    """A filter the spec turns on compares sentence embeddings, and no embedder was given to run it."""
 
 
 class TextEmbedder:
@@ -44,3 +55,8 @@ class TextEmbedder:
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         out[order] = vectors
         return out
+
+
+def embedder_for(spec: PipelineSpec) -> TextEmbedder | None:
+    """The embedder the spec's filters need (`filters.embedding_model`), or None when no filter compares embeddings."""
+    return TextEmbedder(spec.filters.embedding_model) if spec.filters.uses_embeddings else None

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from synth_assets.answers import extract_number, normalise_number
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, SamplingParams, TeacherBackend
 from synth_assets.inference.budget import Budget, Price
@@ -172,3 +173,20 @@ def judge_verdicts(judgements: pl.DataFrame | None) -> pl.DataFrame:
     if judgements is None:
         return pl.DataFrame(schema={"row_id": pl.String, "judge_score": pl.Int64, "judge_error": pl.String})
     return judgements.filter(pl.col("kind") == "expansion").select("row_id", "judge_score", pl.col("error").alias("judge_error"))
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    df = df.join(judge_verdicts(inputs.judgements), on="row_id", how="left")
+    cfg = inputs.spec.filters.judge
+    reason = (
+        pl.when(pl.col("judge_error").is_not_null()).then(pl.lit("judge_error"))
+        .when(pl.col("judge_score") < cfg.min_score).then(pl.lit("low_judge_score"))
+    ) if cfg.enabled else pl.lit(None, pl.String)
+    return Verdict(df, reason, reason.is_null())
+
+
+JUDGE = FilterStep(
+    name="judge", section="judge", run=_run, reasons=("judge_error", "low_judge_score"), needs=("judgements",),
+    columns={"judge_score": pl.Int64, "judge_error": pl.String},
+    switch=lambda filters: True,  # scores given with the judge off are still shown; only rejecting needs it on
+)

@@ -21,8 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from synth_assets.filters.dedup import dup_column, text_candidates
 from synth_assets.filters.keep_first import keep_first
 from synth_assets.filters.shingles import Unit, fmix64, hash_constants, ngrams, tokens
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 
 EMPTY = np.uint32(0xFFFFFFFF)  # the signature of a text with no shingles; such rows never match
 _BAND_MULT = hash_constants(0xBA4D, 1024)
@@ -156,3 +158,18 @@ def near_duplicates(texts: Sequence[str | None] | pl.Series, reference_texts: Se
     every = refs + list(texts)
     left, right, _ = near_duplicate_pairs(every, threshold, num_perm, ngram, unit, seed, n_ref=len(refs))
     return keep_first(len(refs), len(every), left, right)
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    cfg = inputs.spec.filters.near_dedup
+
+    def find(texts: list[str | None], refs: list[str | None]) -> list[int | None]:
+        return near_duplicates(texts, refs, threshold=cfg.threshold, num_perm=cfg.num_perm, ngram=cfg.ngram, unit=cfg.unit)
+
+    df = dup_column(df, text_candidates(df, eligible), inputs.labelled_seeds, "near_dup_of", find)
+    reason = pl.when(pl.col("near_dup_of").is_not_null()).then(pl.lit("near_duplicate"))
+    return Verdict(df, reason, pl.col("near_dup_of").is_null())
+
+
+NEAR_DEDUP = FilterStep(name="near_dedup", section="near_dedup", run=_run, reasons=("near_duplicate",),
+                        columns={"near_dup_of": pl.String})

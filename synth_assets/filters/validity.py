@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from synth_assets.answers import extract_number
+from synth_assets.filters.rows import label_rows
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.spec import PipelineSpec
 
 
@@ -19,7 +21,7 @@ def invalid_reason(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) ->
     seed_text = seeds.select("seed_id", pl.col("input").alias("_seed_input"), pl.col("input").str.len_chars().alias("_seed_len"))
     x = df.join(seed_text, on="seed_id", how="left").with_columns(pl.col("input").str.len_chars().alias("_len"))
     ratio = pl.col("_len") / pl.col("_seed_len")
-    generated = (pl.col("strategy") != "label") & (pl.col("input") != pl.col("_seed_input")).fill_null(True)
+    generated = ~label_rows() & (pl.col("input") != pl.col("_seed_input")).fill_null(True)
     reason = (
         pl.when(pl.col("error").is_not_null()).then(pl.lit("teacher_error: ") + pl.col("error"))
         .when(pl.col("input").is_null() | (pl.col("input").str.strip_chars() == "")).then(pl.lit("invalid: empty text"))
@@ -39,3 +41,12 @@ def _bad_target(spec: PipelineSpec) -> pl.Expr:
         return pl.col("target").is_null() | ~pl.col("target").is_in(spec.labels)
     answer = pl.col("target").map_elements(extract_number, return_dtype=pl.String)
     return pl.col("target").is_null() | answer.is_null()
+
+
+def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
+    df = df.with_columns(invalid_reason(df, inputs.seeds, inputs.spec))
+    return Verdict(df, pl.col("invalid_reason"), pl.col("invalid_reason").is_null())
+
+
+VALIDITY = FilterStep(name="validity", section="validity", run=_run, reasons=("teacher_error", "invalid"),
+                      scratch=("invalid_reason",))

@@ -64,7 +64,7 @@ def test_every_filter_names_its_rows(tmp_path: Path) -> None:
     assert verdicts["r4"] == ("eval_contamination", None, None, "e0", True)
     assert verdicts["r5"][0] == "teacher_error: timeout" and verdicts["r5"][2] is None
     assert df["embed_dup_of"].null_count() == df.height  # off by default: no model is loaded
-    assert report["reasons"]["near_duplicate"] == 2 and report["reasons"]["accepted"] == 1
+    assert report.reasons["near_duplicate"] == 2 and report.reasons["accepted"] == 1
 
 
 def test_switched_off_filters_leave_null_verdicts(tmp_path: Path) -> None:
@@ -102,9 +102,9 @@ def test_a_round_labelling_only_pool_rows_is_measured_on_round_zeros_seed_labels
     pool = _label_rows(["p1", "p2"], ["great", "other"], [2.2, 0.5])
 
     alone, report = apply_filters(pool, seeds, spec)
-    assert report["confidence"]["threshold"] is None and not alone["accepted"].any()  # nothing measures the teacher
+    assert report.confidence["threshold"] is None and not alone["accepted"].any()  # nothing measures the teacher
 
     filtered, report = apply_filters(pool, seeds, spec, reference_labels=round0)
-    assert report["confidence"]["threshold"] == 2.0 and report["confidence"]["n_calibration"] == 4
+    assert report.confidence["threshold"] == 2.0 and report.confidence["n_calibration"] == 4
     assert filtered["row_id"].to_list() == ["l-p1", "l-p2"]  # the reference rows are not part of the round's table
     assert dict(filtered.select("row_id", "reject_reason").iter_rows()) == {"l-p1": None, "l-p2": "low_confidence"}

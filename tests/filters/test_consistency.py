@@ -141,4 +141,4 @@ def test_filtered_rejects_wrong_paths_and_dedups_on_the_solution(math_spec) -> N
     assert out["reject_reason"].to_list() == [None, "duplicate", None, "answer_mismatch"]
     assert out["dup_of"].to_list() == [None, "r0", None, None]  # same problem as the seed, but not a copy of it
     assert out["verified"].to_list() == [True, True, True, False]
-    assert report["reasons"] == {"accepted": 2, "answer_mismatch": 1, "duplicate": 1}
+    assert report.reasons == {"accepted": 2, "answer_mismatch": 1, "duplicate": 1}

@@ -53,7 +53,7 @@ def test_rows_the_student_knows_are_dropped_and_the_rest_kept(tmp_path: Path) ->
     # a row another filter rejected is never shown to the student
     assert by_row["failed"]["reject_reason"].startswith("teacher_error") and by_row["failed"]["student_knows"] is None
     assert len(calls) == 1 and len(calls[0]) == 3
-    assert report["reasons"]["student_already_right"] == 1
+    assert report.reasons["student_already_right"] == 1
 
 
 def test_off_or_without_a_student_nothing_is_dropped(tmp_path: Path) -> None:

@@ -1,0 +1,80 @@
+"""What one filter declares, so that apply.py runs them all in one loop and adding a filter is adding a file.
+
+A filter module declares one FilterStep: the `filters.<section>` of the spec it reads, the inputs it
+needs besides the frame, the verdict columns it adds to `filtered` (name → dtype), scratch columns
+it adds for its own use, and the reject reasons it gives. Its `run` gets the frame, the rows still
+eligible (rejected by no earlier step) and the inputs, and hands back a Verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from synth_assets.filters.embeddings import TextEmbedder
+    from synth_assets.filters.student_aware import StudentPredict
+    from synth_assets.spec import PipelineSpec
+    from synth_assets.spec_filters import FiltersSpec
+
+
+@dataclass(frozen=True)
+class FilterInputs:
+    """What the steps read besides the frame: the run's other tables, and the models they call (injected, never built)."""
+
+    spec: PipelineSpec
+    seeds: pl.DataFrame
+    labelled_seeds: pl.DataFrame  # the seeds with a target: what dedups compare against
+    threshold: float | None  # the teacher-label margin the labelled seeds justify (None: no teacher label is trusted)
+    eval_set: pl.DataFrame | None = None
+    embedder: TextEmbedder | None = None
+    judgements: pl.DataFrame | None = None
+    student: StudentPredict | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a step hands back: the frame with its columns, why it rejects a row (null: it does not), the rows it keeps."""
+
+    df: pl.DataFrame
+    reason: pl.Expr
+    keeps: pl.Expr  # narrows `eligible` for the later steps
+
+
+@dataclass(frozen=True)
+class FilterStep:
+    """One filter, as the loop in apply.py sees it."""
+
+    name: str
+    run: Callable[[pl.DataFrame, pl.Expr, FilterInputs], Verdict]
+    # the reasons it writes into reject_reason (a reason may go on after ": " with detail)
+    reasons: tuple[str, ...]
+    section: str | None = None  # the `filters.<section>` it reads; None: no section of its own, always on
+    needs: tuple[str, ...] = ()  # FilterInputs fields it reads; without one of them it judges nothing
+    columns: Mapping[str, pl.DataType] = field(default_factory=dict)  # the verdict columns it adds to `filtered`
+    scratch: tuple[str, ...] = ()  # columns it adds for its reason; dropped once reject_reason is decided
+    # whether the section turns it on (default: its `enabled`, or the section itself when it is a bool)
+    switch: Callable[[FiltersSpec], bool] | None = None
+    # an off step's columns are there as nulls, so `filtered` keeps one shape; a filter added after that
+    # shape was fixed says False: its columns appear only when it is on, and older tables stay as they were
+    columns_when_off: bool = True
+
+    def enabled(self, inputs: FilterInputs) -> bool:
+        """Whether the step judges this run: its section turns it on and every input it needs was given."""
+        if any(getattr(inputs, need) is None for need in self.needs):
+            return False
+        if self.switch is not None:
+            return self.switch(inputs.spec.filters)
+        if self.section is None:
+            return True
+        section = getattr(inputs.spec.filters, self.section)
+        return section if isinstance(section, bool) else getattr(section, "enabled", True)
+
+    def off(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The frame as it is when this step does not run: its columns null (or absent, see columns_when_off)."""
+        if not self.columns_when_off:
+            return df
+        return df.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in self.columns.items())
