@@ -1,1 +1,1 @@
-"""Quality filters: each adds its verdict column to `filtered`; the first failing one names the reject reason."""
+"""Quality filters: one module per filter, run in the order of apply.FILTERS; the first that rejects a row names its reject reason."""
