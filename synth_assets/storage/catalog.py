@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
+from synth_assets.storage.sql import qualified, quote_ident, quote_literal
 from synth_assets.storage.table_files import first_line
 
 log = logging.getLogger("synth.catalog")
@@ -29,19 +31,25 @@ CACHE_DIR = "_cache"
 CHECKPOINT_DIR = "_checkpoints"
 
 LINEAGE_SQL = """
-create or replace view "{schema}".lineage as
+create or replace view {lineage} as
 select t.row_id, t.origin, t.input, t.target, t.round, t.seed_id,
        s.source_file, s.source_row,
        e.strategy, e.sample_idx, e.teacher_model, e.prompt_hash, e.cache_key
-from "{schema}".train_set t
-join "{schema}".seeds s on s.seed_id = t.seed_id
-left join "{schema}".expansions e on e.row_id = t.row_id
+from {train_set} t
+join {seeds} s on s.seed_id = t.seed_id
+left join {expansions} e on e.row_id = t.row_id
 """
+
+
+def _lineage_statement(schema: str) -> str:
+    """The lineage view of one pipeline: each training row back to its seed file row and teacher call."""
+    names = ("lineage", "train_set", "seeds", "expansions")
+    return LINEAGE_SQL.format(**{name: qualified(schema, name) for name in names})
 
 
 # The cost ledger: teacher spend per strategy and round, over the expansions of every round.
 COSTS_SQL = """
-create or replace view "{schema}".costs as
+create or replace view {costs} as
 select strategy, round, teacher_model,
        count(*) as rows, count(*) filter (where not cache_hit) as new_calls,
        count(*) filter (where error like 'skipped:%') as skipped_by_budget,
@@ -56,13 +64,13 @@ _EXPANSIONS = re.compile(r"^expansions(_r\d+)?$")
 
 def _costs_statement(schema: str, ledger: set[str]) -> str | None:
     """The costs view over the tables of `ledger`, those whose view carries the ledger columns (older runs' may not)."""
-    sources = [f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from "{schema}"."{name}"'
+    sources = [f'select strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, latency_ms, cost_usd from {qualified(schema, name)}'
                for name in sorted(t for t in ledger if _EXPANSIONS.match(t))]
     # the teacher's eval calls (label scoring or worked solutions of every eval row), failed ones included
     if sources and "eval_predictions" in ledger:
         sources.append(f"select 'eval' as strategy, round, teacher_model, cache_hit, error, tokens_in, tokens_out, "
-                       f"latency_ms, cost_usd from \"{schema}\".eval_predictions where model = 'teacher'")
-    return COSTS_SQL.format(schema=schema, union=" union all ".join(sources)) if sources else None
+                       f"latency_ms, cost_usd from {qualified(schema, 'eval_predictions')} where model = 'teacher'")
+    return COSTS_SQL.format(costs=qualified(schema, "costs"), union=" union all ".join(sources)) if sources else None
 
 
 _ROUND = re.compile(r"^student_errors_r(\d+)$")
@@ -71,37 +79,34 @@ _ROUND = re.compile(r"^student_errors_r(\d+)$")
 def _round_statements(schema: str, tables: set[str]) -> list[str]:
     """eval_by_round (every round's eval_scores), error_lineage (round rows -> the student error behind them), active_lineage."""
     rounds = sorted(int(m.group(1)) for t in tables if (m := _ROUND.match(t)))
+    q = partial(qualified, schema)  # every name below is in this pipeline's schema
     stmts = []
     evals = [t for t in ["eval_scores", *(f"eval_scores_r{r}" for r in rounds)] if t in tables]
     if evals:
-        union = " union all by name ".join(f'select * from "{schema}"."{t}"' for t in evals)
-        stmts.append(f'create or replace view "{schema}".eval_by_round as {union}')
+        union = " union all by name ".join(f"select * from {q(t)}" for t in evals)
+        stmts.append(f"create or replace view {q('eval_by_round')} as {union}")
     parts = [
         f'select t.row_id, t.round, t.input, t.target, e.strategy, e.cache_key, e.teacher_model, '
         f'x.seed_id, x.input as error_input, x.target as error_target, x.prediction as error_prediction, '
         f'x.checkpoint_id as erring_checkpoint '
-        f'from "{schema}"."train_set_r{r}" t join "{schema}"."expansions_r{r}" e on e.row_id = t.row_id '
-        f'join "{schema}"."student_errors_r{r}" x on x.seed_id = e.seed_id where t.round = {r}'
+        f'from {q(f"train_set_r{r}")} t join {q(f"expansions_r{r}")} e on e.row_id = t.row_id '
+        f'join {q(f"student_errors_r{r}")} x on x.seed_id = e.seed_id where t.round = {r}'
         for r in rounds if {f"train_set_r{r}", f"expansions_r{r}"} <= tables
     ]
     if parts:
-        stmts.append(f'create or replace view "{schema}".error_lineage as ' + " union all ".join(parts))
+        stmts.append(f"create or replace view {q('error_lineage')} as " + " union all ".join(parts))
     # active selection: each chosen pool row -> the teacher's label for it -> the filters' verdict
     active = [
         f'select a.round, a.rank, a.seed_id, a.input, a.student_prediction, a.uncertainty, a.checkpoint_id, '
         f'e.row_id, e.target as teacher_label, e.confidence, e.cache_key, f.accepted, f.reject_reason '
-        f'from "{schema}"."active_pool_r{r}" a '
-        f'left join "{schema}"."expansions_r{r}" e on e.seed_id = a.seed_id and e.strategy = \'label\' '
-        f'left join "{schema}"."filtered_r{r}" f on f.row_id = e.row_id'
+        f'from {q(f"active_pool_r{r}")} a '
+        f'left join {q(f"expansions_r{r}")} e on e.seed_id = a.seed_id and e.strategy = \'label\' '
+        f'left join {q(f"filtered_r{r}")} f on f.row_id = e.row_id'
         for r in rounds if {f"active_pool_r{r}", f"expansions_r{r}", f"filtered_r{r}"} <= tables
     ]
     if active:
-        stmts.append(f'create or replace view "{schema}".active_lineage as ' + " union all ".join(active))
+        stmts.append(f"create or replace view {q('active_lineage')} as " + " union all ".join(active))
     return stmts
-
-
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 _VIEW_NAME = re.compile(r"create or replace view (\S+)")
@@ -148,24 +153,24 @@ class _Views:
     def add_table(self, schema: str, name: str, path: Path) -> bool:
         """A view over a table file or a folder of parts; an unreadable file is named and left out, other parts kept."""
         def view(source: str) -> str:
-            return f'create or replace view "{schema}"."{name}" as select * from read_parquet({source}, union_by_name=true)'
+            return f"create or replace view {qualified(schema, name)} as select * from read_parquet({source}, union_by_name=true)"
 
         if path.is_file():
-            files, source = [path], _quote(path)
+            files, source = [path], quote_literal(path)
         else:
-            files, source = sorted(path.glob("*.parquet")), _quote(path / "*.parquet")
+            files, source = sorted(path.glob("*.parquet")), quote_literal(path / "*.parquet")
         if not self._error(view(source)):
             self.statements.append(view(source))
             return True
         readable = []
         for file in files:
-            error = self._error(f"select * from read_parquet({_quote(file)}) limit 0")
+            error = self._error(f"select * from read_parquet({quote_literal(file)}) limit 0")
             if error:
                 log.warning("catalog: %s left out of view %s.%s: the file is unreadable (%s); "
                             "`synth status` shows its asset stale and `synth run --stale` recomputes it", file, schema, name, error)
             else:
                 readable.append(file)
-        return bool(readable) and self.add(view("[" + ", ".join(_quote(f) for f in readable) + "]"))
+        return bool(readable) and self.add(view("[" + ", ".join(quote_literal(f) for f in readable) + "]"))
 
     def columns(self, schema: str, name: str) -> set[str]:
         rows = self.con.execute("select column_name from duckdb_columns() where schema_name = ? and table_name = ?", [schema, name])
@@ -177,9 +182,9 @@ def _build(root: Path) -> _Views:
     views = _Views()
     for schema_dir in _schema_dirs(root):
         schema = schema_dir.name
-        views.add(f'create schema if not exists "{schema}"')
+        views.add(f"create schema if not exists {quote_ident(schema)}")
         tables = {name for name, path in _table_items(schema_dir).items() if views.add_table(schema, name, path)}
-        derived = [LINEAGE_SQL.format(schema=schema)] if {"train_set", "seeds", "expansions"} <= tables else []
+        derived = [_lineage_statement(schema)] if {"train_set", "seeds", "expansions"} <= tables else []
         derived += _round_statements(schema, tables)
         derived.append(_costs_statement(schema, {t for t in tables if "cost_usd" in views.columns(schema, t)}))
         for stmt in filter(None, derived):

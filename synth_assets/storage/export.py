@@ -15,6 +15,7 @@ import polars as pl
 from synth_assets.hashing import frame_hash
 from synth_assets.storage.catalog import memory_catalog
 from synth_assets.storage.parquet import read_table, table_path
+from synth_assets.storage.sql import qualified
 from synth_assets.storage.temp_files import temp_file
 
 FORMATS = ("jsonl", "hf")
@@ -44,8 +45,7 @@ def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
     if table != "train_set":
         return stored
     with memory_catalog(warehouse) as con:
-        schema = pipeline.replace('"', '""')
-        lineage = con.execute(f'select * from "{schema}".lineage order by row_id').pl()
+        lineage = con.execute(f"select * from {qualified(pipeline, 'lineage')} order by row_id").pl()
     if lineage.height != stored.height:  # a row without lineage would be a row nobody can trace
         raise ExportError(f"{pipeline}.train_set has {stored.height} rows but only {lineage.height} resolve through lineage")
     return lineage
