@@ -10,7 +10,6 @@ the answer: lookups pick it and compaction keeps only it.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 from filelock import FileLock, Timeout
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.storage.parquet import write_parquet_atomic
@@ -67,22 +67,27 @@ class TeacherCache:
     def _shards(self) -> list[Path]:
         return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
 
+    def _hits(self, wanted: list[str]) -> pl.DataFrame | None:
+        """The cached rows of the wanted keys, oldest per key; None while there is no shard at all."""
+        shards = self._shards()
+        if not shards:
+            return None
+        return first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN).filter(pl.col("cache_key").is_in(wanted))).collect()
+
     def lookup(self, keys: list[str]) -> dict[str, GenerationResult]:
         """Cached results for the keys that have one."""
         wanted = list(set(keys))
         if not wanted:
             return {}
-        for attempt in range(3):
-            shards = self._shards()
-            if not shards:
-                return {}
-            try:
-                hits = first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN).filter(pl.col("cache_key").is_in(wanted))).collect()
-                break
-            except FileNotFoundError:  # a shard was compacted away between listing and reading
-                time.sleep(0.05 * (attempt + 1))
-        else:
-            raise RuntimeError(f"teacher cache {self.dir} kept changing while being read")
+        # a shard compacted away between listing and reading: list again, three tries 50 then 100 ms apart
+        retrying = Retrying(retry=retry_if_exception_type(FileNotFoundError), stop=stop_after_attempt(3),
+                            wait=wait_incrementing(start=0.05, increment=0.05))
+        try:
+            hits = retrying(self._hits, wanted)
+        except RetryError:
+            raise RuntimeError(f"teacher cache {self.dir} kept changing while being read") from None
+        if hits is None:
+            return {}
         return {
             row["cache_key"]: GenerationResult(
                 text=row["text"],

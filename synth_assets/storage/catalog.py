@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from functools import partial
 from pathlib import Path
 
 import duckdb
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from synth_assets.storage.sql import qualified, quote_ident, quote_literal
 from synth_assets.storage.table_files import first_line
@@ -214,22 +214,27 @@ def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
     stmts = _view_statements(root)
     if (root / PENDING_FILE).exists():  # a reader held the file a moment ago: no 2 s of waiting for every table of a run
         attempts = min(attempts, 2)
-    for attempt in range(attempts):
-        try:
-            with duckdb.connect(str(root / CATALOG_FILE)) as con:
-                con.execute("begin")
-                for stmt in stmts:
-                    con.execute(stmt)
-                con.execute("commit")
-            (root / PENDING_FILE).unlink(missing_ok=True)
-            return True
-        except duckdb.IOException as exc:  # lock held by another process
-            if attempt == attempts - 1:
-                return _pending(root, first_line(exc))
-            time.sleep(wait_s * (attempt + 1))
-        except duckdb.Error as exc:  # e.g. a table replaced between the in-memory try and the commit
-            return _pending(root, first_line(exc))
-    return False
+    if attempts < 1:
+        return False
+    # a lock held by another process (IOException) is waited out, wait_s longer each time; any other
+    # error (e.g. a table replaced between the in-memory try and the commit) is not retried
+    retrying = Retrying(retry=retry_if_exception_type(duckdb.IOException), stop=stop_after_attempt(attempts),
+                        wait=wait_incrementing(start=wait_s, increment=wait_s), reraise=True)
+    try:
+        retrying(_write_views, root / CATALOG_FILE, stmts)
+    except duckdb.Error as exc:
+        return _pending(root, first_line(exc))
+    (root / PENDING_FILE).unlink(missing_ok=True)
+    return True
+
+
+def _write_views(path: Path, stmts: list[str]) -> None:
+    """Every statement in one transaction on the catalog file: readers see all the new views or none."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("begin")
+        for stmt in stmts:
+            con.execute(stmt)
+        con.execute("commit")
 
 
 def _pending(root: Path, why: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
 from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
@@ -93,6 +94,35 @@ def test_compaction_keeps_every_row_and_the_view(tmp_path: Path) -> None:
     assert refresh_catalog(tmp_path)
     with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from teacher_cache").fetchone()[0] == 6
+
+
+class _StaleListing(TeacherCache):
+    """Lists the shards as they were before a compaction removed them, `stale` times: the race lookup survives."""
+
+    def __init__(self, root: Path, before: list[Path], stale: int) -> None:
+        super().__init__(root)
+        self.before, self.stale, self.listings = before, stale, 0
+
+    def _shards(self) -> list[Path]:
+        self.listings += 1
+        return self.before if self.listings <= self.stale else super()._shards()
+
+
+def test_a_shard_compacted_away_mid_lookup_is_listed_again_twice_at_most(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls = [_call(f"q{i}") for i in range(3)]
+    for c in calls:
+        cache.append("m", [c], [GenerationResult(text=c.key[:4])])
+    before = sorted(cache.dir.glob("*.parquet"))
+    cache.compact(min_shards=2)
+    keys = [c.key for c in calls]
+    racing = _StaleListing(tmp_path, before, stale=2)
+    assert {k: r.text for k, r in racing.lookup(keys).items()} == {c.key: c.key[:4] for c in calls}
+    assert racing.listings == 3
+    stuck = _StaleListing(tmp_path, before, stale=3)
+    with pytest.raises(RuntimeError, match="kept changing while being read"):
+        stuck.lookup(keys)
+    assert stuck.listings == 3
 
 
 def test_concurrent_compactions_never_store_a_key_twice(tmp_path: Path) -> None:

@@ -59,6 +59,18 @@ def test_reader_process_blocks_catalog_but_not_data(tmp_path: Path) -> None:
     assert refresh_catalog(tmp_path)
 
 
+def test_catalog_update_waits_out_a_short_read(tmp_path: Path) -> None:
+    write_parquet_atomic(pl.DataFrame({"x": [1, 2, 3]}), tmp_path / "demo" / "t.parquet")
+    assert refresh_catalog(tmp_path)
+    reader = _start_reader(tmp_path / "synth.duckdb", 0.3)
+    write_parquet_atomic(pl.DataFrame({"y": [1]}), tmp_path / "demo" / "u.parquet")
+    # tries 0.2, 0.4, 0.6 and 0.8 s apart: the reader is gone before the last one
+    assert refresh_catalog(tmp_path, attempts=5, wait_s=0.2)
+    reader.wait(timeout=30)
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from demo.u").fetchone()[0] == 1
+
+
 def test_pipeline_run_succeeds_while_user_holds_readonly_session(tmp_path: Path) -> None:
     spec = load_spec(write_spec(tmp_path))
     warehouse = tmp_path / "warehouse"
