@@ -12,6 +12,7 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.student import synthetic_student
 from synth_assets.evaluation.students import student_outputs
 from synth_assets.evaluation.uncertainty import most_uncertain, uncertainty
+from synth_assets.filters.rows import label_rows
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
@@ -21,7 +22,7 @@ SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "studen
 
 def labelled_before(expansions: list[pl.DataFrame]) -> pl.Series:
     """Seeds an earlier round already sent to the teacher for a label (failed calls included: they would fail again)."""
-    ids = [df.filter(pl.col("strategy") == "label")["seed_id"] for df in expansions]
+    ids = [df.filter(label_rows())["seed_id"] for df in expansions]
     return pl.concat(ids).unique() if ids else pl.Series("seed_id", [], pl.String)
 
 
@@ -53,7 +54,7 @@ def build_active_pool(b: Build, r: int):
         measure = active.selection if ranked else "margin"
         df = pl.DataFrame([{"seed_id": sid, "input": text_of[sid], "target": None, "student_prediction": answers[sid].label,
                             "uncertainty": uncertainty(answers[sid], measure) if answers[sid].probs else None,
-                            "rank": k, "round": r, "checkpoint_id": student["checkpoint_id"]} for k, sid in enumerate(chosen)],
+                            "rank": k, "round": r, "checkpoint_id": student.checkpoint_id} for k, sid in enumerate(chosen)],
                           schema=SCHEMA)
         if outputs:
             context.log.info(f"round {r}: {df.height} of {pool.height} unlabelled rows chosen; mean {measure} uncertainty "

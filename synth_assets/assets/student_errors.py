@@ -46,7 +46,7 @@ def student_errors_table(spec: PipelineSpec, r: int, context: AssetExecutionCont
         pl.Series("true_prob", [o.probs.get(t) if o.probs else None for o, t in zip(outputs, labelled["target"])],
                   dtype=pl.Float64),
         pl.lit(r, pl.Int64).alias("round"),
-        pl.lit(student["checkpoint_id"]).alias("checkpoint_id"),
+        pl.lit(student.checkpoint_id).alias("checkpoint_id"),
     ).filter(pl.Series(wrong)).cast(ERRORS_SCHEMA)
     accuracy = 1 - errors.height / labelled.height if labelled.height else 0.0
     stopped = _stop_reason(spec, r, accuracy, labelled.height, previous_errors)

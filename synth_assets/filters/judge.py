@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -20,10 +21,10 @@ import polars as pl
 from synth_assets.answers import extract_number, normalise_number
 from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.hashing import stable_hash
-from synth_assets.inference.base import GenerationRequest, SamplingParams, TeacherBackend
+from synth_assets.inference.base import GenerationRequest, SamplingParams
 from synth_assets.inference.budget import Budget, Price
-from synth_assets.inference.cache import TeacherCache, TeacherCall
-from synth_assets.inference.runner import RunStats, run_calls
+from synth_assets.inference.runner import RunStats
+from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies.base import render
 
@@ -87,6 +88,19 @@ def wrong_target(spec: PipelineSpec, seed_id: str, target: str) -> str:
     return normalise_number(str(Decimal(extract_number(target) or "0") + shift)) or str(shift)
 
 
+@dataclass(frozen=True)
+class JudgeReport:
+    """How far the judge can be trusted: its agreement with known answers, and what it left unscored."""
+
+    n: int  # scored calibration pairs
+    kappa: float | None
+    percent_agreement: float | None
+    calibration_pairs: int = 0
+    unscored: int = 0
+    min_score: int | None = None
+    mean_score: float | None = None
+
+
 def agreement(correct: list[bool], acceptable: list[bool]) -> dict[str, Any]:
     """Cohen's kappa and percent agreement between the judge's verdicts and the truth (None where undefined)."""
     if not correct:
@@ -131,40 +145,36 @@ def _calibration_pairs(spec: PipelineSpec, seeds: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def judge_rows(spec: PipelineSpec, expansions: pl.DataFrame, seeds: pl.DataFrame, backend: TeacherBackend,
-               cache: TeacherCache, batch_size: int, budget: Budget | None = None) -> tuple[pl.DataFrame, dict[str, Any], RunStats]:
+def judge_rows(spec: PipelineSpec, expansions: pl.DataFrame, seeds: pl.DataFrame,
+               judge: TeacherSession) -> tuple[pl.DataFrame, JudgeReport, RunStats]:
     """`judgements`: one row per judged expansion and calibration pair; plus the judge's agreement report.
 
-    Calls past the budget come back as errors, so their rows are `judge_error` until a later run pays for them.
+    Calls past the judge's budget come back as errors, so their rows are `judge_error` until a later run pays for them.
     """
     cfg = spec.filters.judge
-    budget = budget or Budget()
     todo = pl.concat([
         _candidates(expansions, seeds).with_columns(pl.lit("expansion").alias("kind"), pl.lit(None, pl.Boolean).alias("correct")),
         _calibration_pairs(spec, seeds).with_columns(pl.lit("calibration").alias("kind")),
     ], how="diagonal")
-    calls = []
-    for text, target in todo.select("input", "target").iter_rows():
-        req = judge_request(spec, text, target)
-        calls.append(TeacherCall(req.cache_key(backend.model_id, NAME, VERSION), req, NAME, VERSION))
-    results, stats = run_calls(calls, backend, cache, batch_size, budget)
+    calls = [judge.call(judge_request(spec, text, target), NAME, VERSION) for text, target in todo.select("input", "target").iter_rows()]
+    results, stats = judge.run(calls)
     out = []
     for row, call in zip(todo.iter_rows(named=True), calls):
         result, hit = results[call.key]
         score, error = parse_score(result.text) if result.ok else (None, result.error)
         out.append({**row, "judge_score": score, "acceptable": None if score is None else score >= cfg.min_score,
-                    "raw_output": result.text, "error": error, "judge_model": backend.model_id, "cache_key": call.key,
+                    "raw_output": result.text, "error": error, "judge_model": judge.model_id, "cache_key": call.key,
                     "cache_hit": hit, "tokens_in": result.tokens_in, "tokens_out": result.tokens_out,
-                    "latency_ms": result.latency_ms, "cost_usd": budget.price.cost(result.tokens_in, result.tokens_out)})
+                    "latency_ms": result.latency_ms, "cost_usd": judge.cost(result).cost_usd})
     df = pl.DataFrame(out, schema=SCHEMA)
     calibration = df.filter((pl.col("kind") == "calibration") & pl.col("acceptable").is_not_null())
-    report = agreement(calibration["correct"].to_list(), calibration["acceptable"].to_list())
-    report.update({
-        "calibration_pairs": int((df["kind"] == "calibration").sum()),
-        "unscored": int(df["error"].is_not_null().sum()),
-        "min_score": cfg.min_score,
-        "mean_score": df.filter(pl.col("kind") == "expansion")["judge_score"].mean(),
-    })
+    report = JudgeReport(
+        **agreement(calibration["correct"].to_list(), calibration["acceptable"].to_list()),
+        calibration_pairs=int((df["kind"] == "calibration").sum()),
+        unscored=int(df["error"].is_not_null().sum()),
+        min_score=cfg.min_score,
+        mean_score=df.filter(pl.col("kind") == "expansion")["judge_score"].mean(),
+    )
     return df, report, stats
 
 
