@@ -1,4 +1,4 @@
-"""The one protocol every student classifier speaks, plus the pieces all of them share."""
+"""The one protocol every student trainer speaks (and classifiers' predict), plus the pieces all of them share."""
 
 from __future__ import annotations
 
@@ -71,21 +71,24 @@ class Prediction:
 
 
 @runtime_checkable
-class Classifier(Protocol):
-    """What the pipeline needs from a student; implemented by each classifier module."""
+class Trainer(Protocol):
+    """How the checkpoint step trains any student kind: one call, whatever the student answers with."""
 
     kind: str
 
-    def train(
-        self,
-        texts: list[str],
-        labels: list[str],
-        label_set: list[str],
-        config: TrainConfig,
-        out_dir: Path,
-    ) -> TrainReport:
-        """Fit on (texts, labels) and write a self-contained model dir to `out_dir` (exists, empty)."""
+    def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
+              out: Path) -> TrainReport:
+        """Fit on (text, target) rows and write a self-contained model dir to `out` (exists, empty).
+
+        `labels`: a classifier's label set, in the order of its outputs (every target must be one);
+        a student that answers in free text (causal_lm) ignores it, so None or the spec's labels both do.
+        """
         ...
+
+
+@runtime_checkable
+class Classifier(Trainer, Protocol):
+    """A student that predicts one of the labels with a probability for each; implemented by each classifier module."""
 
     def predict(self, model_dir: Path, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """Load a dir written by `train` and return one prediction per text, in order."""
@@ -93,12 +96,12 @@ class Classifier(Protocol):
 
 
 def check_train_inputs(
-    texts: list[str], labels: list[str], label_set: list[str], config: TrainConfig, kind: str
+    texts: list[str], labels: list[str], label_set: list[str] | None, config: TrainConfig, kind: str
 ) -> None:
     """Fail before any expensive work, with a message that names the offending row or field."""
     if config.kind != kind:
         raise ValueError(
-            f"TrainConfig.kind is {config.kind!r} but this classifier is {kind!r}; use get_classifier(config.kind)"
+            f"TrainConfig.kind is {config.kind!r} but this classifier is {kind!r}; use get_trainer(config.kind)"
         )
     if len(texts) != len(labels):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} labels; they must pair up row by row")

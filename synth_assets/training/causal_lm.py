@@ -1,8 +1,8 @@
 """Supervised fine-tuning of a chat causal LM (LoRA or full) into a plain HF model dir the teacher backend loads.
 
-The student answers in text, so it is not a Classifier: `train_causal_lm` takes (prompt, target)
-pairs and `predict` answers prompts greedily through TransformersBackend, the same generation code
-the teacher uses.
+The student answers in text, so it is not a Classifier: `CausalLMTrainer` (get_trainer("causal_lm"))
+trains it on (prompt, target) pairs like any student, and `predict` answers prompts greedily through
+TransformersBackend, the same generation code the teacher uses.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig, TrainReport, write_labels
+from synth_assets.student_kinds import CAUSAL_LM_KIND
+from synth_assets.training.base import TrainConfig, TrainReport, write_labels
 from synth_assets.training.optim import adamw_with_warmup
 from synth_assets.training.sft_data import Encoded, check_pairs, collate, encode_pairs, labelled_tokens
 
@@ -57,6 +58,17 @@ def train_causal_lm(prompts: list[str], targets: list[str], config: TrainConfig,
     model, tokenizer, report = fit(prompts, targets, config)
     save(model, tokenizer, config, Path(out_dir))
     return report
+
+
+class CausalLMTrainer:
+    """The causal LM behind the one Trainer call: texts are rendered prompts, targets their answers."""
+
+    kind = KIND
+
+    def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
+              out: Path) -> CausalLMReport:
+        """Fine-tune and save; `labels` is not used: the student answers in text (see read_label at predict time)."""
+        return train_causal_lm(texts, targets, config, out)
 
 
 def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[Any, Any, CausalLMReport]:

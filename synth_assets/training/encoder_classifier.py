@@ -87,11 +87,12 @@ def class_weights(labels: list[str], label_set: list[str]) -> list[float]:
 
 
 def fit(
-    texts: list[str], labels: list[str], label_set: list[str], config: TrainConfig
+    texts: list[str], labels: list[str], label_set: list[str] | None, config: TrainConfig
 ) -> tuple[FittedEncoder, TrainReport]:
     """Fine-tune in memory; split from saving so callers (and tests) can use the model without a reload."""
     # Validate before the heavy imports so a bad row fails in milliseconds, not after loading torch.
     check_train_inputs(texts, labels, label_set, config, KIND)
+    label_set = list(label_set or [])
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -179,17 +180,11 @@ class EncoderClassifier:
 
     kind = KIND
 
-    def train(
-        self,
-        texts: list[str],
-        labels: list[str],
-        label_set: list[str],
-        config: TrainConfig,
-        out_dir: Path,
-    ) -> TrainReport:
+    def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
+              out: Path) -> TrainReport:
         """Fine-tune and save; the dir holds everything `predict` needs."""
-        fitted, report = fit(texts, labels, label_set, config)
-        fitted.save(out_dir, config)
+        fitted, report = fit(texts, targets, labels, config)
+        fitted.save(out, config)
         return report
 
     def predict(self, model_dir: Path, texts: list[str], batch_size: int = 64) -> list[Prediction]:

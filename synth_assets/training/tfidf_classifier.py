@@ -25,16 +25,11 @@ class TfidfClassifier:
 
     kind = KIND
 
-    def train(
-        self,
-        texts: list[str],
-        labels: list[str],
-        label_set: list[str],
-        config: TrainConfig,
-        out_dir: Path,
-    ) -> TrainReport:
+    def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
+              out: Path) -> TrainReport:
         """Fit in seconds on CPU; only seed among the config's fields matters here (the rest are for encoders)."""
-        check_train_inputs(texts, labels, label_set, config, KIND)
+        check_train_inputs(texts, targets, labels, config, KIND)
+        label_set: list[str] = list(labels or [])
         import joblib
         from sklearn.dummy import DummyClassifier
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -43,11 +38,11 @@ class TfidfClassifier:
         from sklearn.pipeline import Pipeline
 
         start = time.perf_counter()
-        if len(set(labels)) == 1:
+        if len(set(targets)) == 1:
             # LogisticRegression refuses a single class; a constant model is the honest fit and
             # keeps the saved dir and the predict path identical to the normal case.
             model = DummyClassifier(strategy="prior")
-            model.fit([[0]] * len(texts), labels)
+            model.fit([[0]] * len(texts), targets)
             steps = 0
         else:
             model = Pipeline(
@@ -56,14 +51,14 @@ class TfidfClassifier:
                     ("logreg", LogisticRegression(class_weight="balanced", max_iter=1000, random_state=config.seed)),
                 ]
             )
-            model.fit(texts, labels)
+            model.fit(texts, targets)
             steps = int(max(model.named_steps["logreg"].n_iter_))
         probs = _proba(model, texts)
         # Log loss over the training rows mirrors the encoder's mean cross-entropy, so the two compare.
-        train_loss = float(log_loss(labels, probs, labels=list(model.classes_))) if len(model.classes_) > 1 else 0.0
+        train_loss = float(log_loss(targets, probs, labels=list(model.classes_))) if len(model.classes_) > 1 else 0.0
         seconds = time.perf_counter() - start
 
-        out_dir = Path(out_dir)
+        out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
         joblib.dump(model, out_dir / MODEL_FILE)
         write_labels(out_dir, KIND, label_set, config)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from synth_assets.training import KINDS, Classifier, TrainConfig, get_classifier
+from synth_assets.training import KINDS, TRAINER_KINDS, Classifier, TrainConfig, Trainer, get_classifier, get_trainer
 
 
 @pytest.mark.parametrize("kind", ["encoder_classifier", "tfidf_logreg"])
@@ -55,3 +56,23 @@ def test_importing_training_does_not_import_heavy_libraries() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("kind", ["encoder_classifier", "tfidf_logreg", "causal_lm"])
+def test_get_trainer_covers_every_student_kind(kind: str) -> None:
+    trainer = get_trainer(kind)
+    assert isinstance(trainer, Trainer)
+    assert trainer.kind == kind
+    assert kind in TRAINER_KINDS
+    with pytest.raises(ValueError, match="'svm'.*causal_lm"):
+        get_trainer("svm")
+
+
+def test_every_kind_trains_through_the_same_call(tmp_path: Path) -> None:
+    texts, targets = ["great stuff", "awful stuff", "great fun", "awful fun"], ["pos", "neg", "pos", "neg"]
+    report = get_trainer("tfidf_logreg").train(texts, targets, ["neg", "pos"], TrainConfig(kind="tfidf_logreg"), tmp_path)
+    assert report.n_rows == 4
+    assert [p.label for p in get_classifier("tfidf_logreg").predict(tmp_path, ["great"])] == ["pos"]
+    # the causal LM checks its config before loading any model: the same call, a wrong kind, a named field
+    with pytest.raises(ValueError, match="TrainConfig.kind"):
+        get_trainer("causal_lm").train(texts, targets, None, TrainConfig(kind="tfidf_logreg"), tmp_path)
