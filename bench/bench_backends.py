@@ -33,11 +33,12 @@ sys.path.insert(0, str(ROOT / "tests" / "inference"))
 from openai_server import Fleet  # noqa: E402  (the loopback OpenAI-compatible server of the tests)
 
 from synth_assets.inference.base import GenerationRequest, SamplingParams  # noqa: E402
+from synth_assets.inference.budget import teacher_budget  # noqa: E402
 from synth_assets.inference.cache import TeacherCache, TeacherCall  # noqa: E402
-from synth_assets.inference.session import TeacherSession  # noqa: E402
 from synth_assets.inference.openai_backend import OpenAIBackend  # noqa: E402
 from synth_assets.inference.openai_wire import _payload  # noqa: E402
 from synth_assets.inference.runner import run_calls  # noqa: E402
+from synth_assets.inference.session import TeacherSession  # noqa: E402
 from synth_assets.inference.transformers_backend import TransformersBackend  # noqa: E402
 from synth_assets.spec import load_spec  # noqa: E402
 from synth_assets.strategies import STRATEGIES, Seed  # noqa: E402
@@ -80,7 +81,7 @@ def pipeline_vs_raw(backend: TransformersBackend, work: Path, rows: int, batch: 
     raw_tokens = sum(r.tokens_out for i in range(0, len(requests), batch) for r in backend.generate(requests[i:i + batch]))
     raw = raw_tokens / (time.perf_counter() - start)
     start = time.perf_counter()
-    df, _ = expand(spec, seeds, TeacherSession(backend, TeacherCache(work / f"wh-{batch}-{time.time_ns()}"), batch, spec.teacher_budget()))
+    df, _ = expand(spec, seeds, TeacherSession(backend, TeacherCache(work / f"wh-{batch}-{time.time_ns()}"), batch, teacher_budget(spec)))
     piped = int(df["tokens_out"].sum()) / (time.perf_counter() - start)
     return piped, raw
 

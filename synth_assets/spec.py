@@ -12,7 +12,6 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from synth_assets.hashing import stable_hash
-from synth_assets.inference.budget import Budget, Price
 from synth_assets.spec_filters import (
     ConfidenceSpec,
     ConsistencySpec,
@@ -144,11 +143,6 @@ class PipelineSpec(_Strict):
     def metrics(self) -> list[str]:
         """The eval metrics to report: the spec's, else the task's defaults."""
         return list(self.eval.metrics or TASK_METRICS[self.task])
-
-    def teacher_budget(self) -> Budget:
-        """A fresh spend counter for one materialisation, priced for this pipeline's teacher."""
-        price = self.budget.prices.get(self.teacher.model, PriceSpec())
-        return Budget(Price(price.input_per_million, price.output_per_million), self.budget.max_usd, self.budget.max_calls)
 
     def word_for(self, label: str) -> str:
         """The word the teacher scores for a label (labels like 'other' read badly to an LM)."""

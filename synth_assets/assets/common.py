@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey
 
-from synth_assets.inference.budget import Budget
+from synth_assets.inference.budget import Budget, teacher_budget
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.resources import TeacherResource
 from synth_assets.inference.session import TeacherSession
@@ -44,7 +44,7 @@ class Build:
     def teacher(self, context: AssetExecutionContext, budget: Budget | None = None) -> TeacherSession:
         """The pipeline's teacher for this run, counting against `budget` (default: the spec's)."""
         resource: TeacherResource = getattr(context.resources, self.teacher_key)
-        return resource.session(TeacherCache(self.root), budget or self.spec.teacher_budget())
+        return resource.session(TeacherCache(self.root), budget or teacher_budget(self.spec))
 
     def judge(self, context: AssetExecutionContext, budget: Budget) -> TeacherSession:
         """The judge for this run: its own model when filters.judge.teacher names one, else the teacher."""

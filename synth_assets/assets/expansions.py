@@ -13,6 +13,7 @@ from synth_assets.assets.run_log import forward_logs
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.runner import RunStats
 from synth_assets.inference.session import TeacherSession
+from synth_assets.inference.budget import teacher_budget
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.strategies.expand import expand, pool_sample
@@ -74,7 +75,7 @@ def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.DataFra
 def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_errors: pl.DataFrame,
                       active_pool: pl.DataFrame | None, earlier: list[pl.DataFrame]) -> tuple[pl.DataFrame, RunStats, TeacherSession]:
     """Round r: rounds.strategy on the student errors, then the pipeline's label prompt on the active pool."""
-    spec, budget = b.spec, b.spec.teacher_budget()
+    spec, budget = b.spec, teacher_budget(b.spec)
     for df in earlier:  # the cap covers the dataset: earlier rounds' calls count
         done = df.filter(pl.col("error").is_null())
         budget.precharge(done.height, float(done["cost_usd"].sum() or 0.0) if "cost_usd" in df.columns else 0.0)

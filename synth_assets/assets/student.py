@@ -9,9 +9,9 @@ from synth_assets.hashing import frame_hash
 from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
-from synth_assets.training import get_classifier
-from synth_assets.training.base import CAUSAL_LM_KIND, TrainConfig
-from synth_assets.training.causal_lm import train_causal_lm
+from synth_assets.student_kinds import CAUSAL_LM_KIND
+from synth_assets.training import get_trainer
+from synth_assets.training.base import TrainConfig
 from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import student_prompt
 
@@ -32,21 +32,11 @@ def train_config(b: Build) -> TrainConfig:
                        target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum)
 
 
-def _trainer(b: Build, config: TrainConfig):
-    """The training call for the spec's student kind: classifiers learn labels, a causal LM learns text answers."""
-    spec = b.spec
-    if config.kind == CAUSAL_LM_KIND:
-        # data["input"] already holds the rendered prompts (see train_variant)
-        return lambda data, out: train_causal_lm(data["input"].to_list(), data["target"].to_list(), config, out)
-    classifier = get_classifier(config.kind)
-    return lambda data, out: classifier.train(data["input"].to_list(), data["target"].to_list(), spec.labels, config, out)
-
-
 def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,
                   round_: int = 0) -> tuple[Checkpoint, bool]:
     """One student trained on these rows, or reused from the checkpoint cache (then the flag is True)."""
     config = train_config(b)
-    train = _trainer(b, config)
+    trainer = get_trainer(config.kind)
     data = train_rows.select("input", "target")
     if config.kind == CAUSAL_LM_KIND:
         # the rendered prompt is what the model learns from: an instruction edit must change the checkpoint key
@@ -58,7 +48,8 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
     with forward_logs(context):
         path, manifest, hit = cached_checkpoint(
             b.root, key,
-            lambda out: train(data, out),
+            # classifiers learn labels; a causal LM learns text answers to the rendered prompts
+            lambda out: trainer.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
             {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
         )
     checkpoint = Checkpoint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from synth_assets.spec import PipelineSpec
 from synth_assets.training import Prediction, get_classifier
-from synth_assets.training.base import CAUSAL_LM_KIND
+from synth_assets.student_kinds import CAUSAL_LM_KIND
 from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import answer_budget, read_label, student_prompt
 

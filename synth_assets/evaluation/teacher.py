@@ -8,11 +8,11 @@ import polars as pl
 
 from synth_assets.filters.confidence import recalibrate
 from synth_assets.inference.base import GenerationRequest, SamplingParams
-from synth_assets.inference.budget import Budget
+from synth_assets.inference.budget import Budget, teacher_budget
 from synth_assets.inference.runner import RunStats
 from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec, StrategySpec
-from synth_assets.strategies.base import render
+from synth_assets.templates import render
 from synth_assets.strategies.expand import expand
 
 
@@ -39,7 +39,7 @@ def teacher_predictions(spec: PipelineSpec, eval_set: pl.DataFrame, teacher: Tea
     rows = eval_set.select(pl.col("eval_id").alias("seed_id"), "input", pl.lit(None, pl.String).alias("target"))
     # the budget caps what the *dataset* costs; measuring the teacher is never cut short (but is priced);
     # failed eval calls are recorded per row (the score is null, not 0) rather than failing the step
-    uncapped = teacher.with_budget(Budget(price=spec.teacher_budget().price))
+    uncapped = teacher.with_budget(Budget(price=teacher_budget(spec).price))
     df, stats = expand(only_label, rows, uncapped, probe=False)
     calibrated = recalibrate(df, spec.labels, calibrate=True)
     ledger = df.select(pl.col("seed_id").alias("eval_id"), *LEDGER_COLUMNS)
@@ -55,7 +55,7 @@ SOLVE_VERSION = "1"
 def teacher_solutions(spec: PipelineSpec, eval_set: pl.DataFrame, teacher: TeacherSession) -> TeacherEval:
     """The teacher's greedy worked answer per eval problem (math), in eval_set order; errors give None."""
     params = SamplingParams(max_new_tokens=max(spec.teacher.max_new_tokens, 256), temperature=0.0, seed=spec.teacher.seed)
-    teacher = teacher.with_budget(Budget(price=spec.teacher_budget().price))
+    teacher = teacher.with_budget(Budget(price=teacher_budget(spec).price))
     calls = []
     for text in eval_set["input"]:
         prompt = render(SOLVE_TEMPLATE, instruction=spec.instruction, input=text)

@@ -22,11 +22,11 @@ from synth_assets.answers import extract_number, normalise_number
 from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, SamplingParams
-from synth_assets.inference.budget import Budget, Price
+from synth_assets.inference.budget import Budget, teacher_budget
 from synth_assets.inference.runner import RunStats
 from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec
-from synth_assets.strategies.base import render
+from synth_assets.templates import render
 
 NAME, VERSION = "judge", "1"
 TEMPLATE = (
@@ -115,10 +115,7 @@ def agreement(correct: list[bool], acceptable: list[bool]) -> dict[str, Any]:
 
 def judge_budget(spec: PipelineSpec, expansions: pl.DataFrame) -> Budget:
     """The dataset's teacher budget, priced for the judge's model, less what the expansions already spent."""
-    model = spec.filters.judge.teacher.model if spec.filters.judge.teacher else spec.teacher.model
-    price = spec.budget.prices.get(model)
-    budget = Budget(Price(price.input_per_million, price.output_per_million) if price else Price(),
-                    spec.budget.max_usd, spec.budget.max_calls)
+    budget = teacher_budget(spec, spec.filters.judge.teacher.model if spec.filters.judge.teacher else None)
     done = expansions.filter(pl.col("error").is_null())
     budget.precharge(done.height, float(done["cost_usd"].sum() or 0.0) if "cost_usd" in done.columns else 0.0)
     return budget

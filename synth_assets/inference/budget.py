@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import TeacherCall
+from synth_assets.spec import PipelineSpec
 
 SKIPPED = "skipped: teacher budget reached"
 # Tokenizers average ~4 characters per token on English; 3 over-estimates, so the cap holds.
@@ -77,6 +78,13 @@ class Budget:
     @property
     def limited(self) -> bool:
         return self.max_usd is not None or self.max_calls is not None
+
+
+def teacher_budget(spec: PipelineSpec, model: str | None = None) -> Budget:
+    """A fresh spend counter for one materialisation: the spec's caps, priced for `model` (default: the teacher)."""
+    price = spec.budget.prices.get(model or spec.teacher.model)
+    return Budget(Price(price.input_per_million, price.output_per_million) if price else Price(),
+                  spec.budget.max_usd, spec.budget.max_calls)
 
 
 def skipped() -> GenerationResult:

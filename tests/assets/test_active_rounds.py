@@ -46,7 +46,7 @@ def test_rounds_label_the_pool_rows_the_student_is_least_sure_of(tmp_path: Path,
     margins = [uncertainty(p, "margin") for p in answers]
     expected = ([sid for _, sid in sorted(zip(margins, rest["seed_id"]), key=lambda t: (-t[0], t[1]))[:2]] if selection == "margin"
                 else [sid for sid, _ in most_uncertain(rest["seed_id"].to_list(), None, "random", 2, "round-1")])
-    assert picked1["seed_id"].to_list() == expected and picked1["checkpoint_id"][0] == student["checkpoint_id"]
+    assert picked1["seed_id"].to_list() == expected and picked1["checkpoint_id"][0] == student.checkpoint_id
     said = dict(zip(rest["seed_id"], [a.label for a in answers]))
     assert picked1["student_prediction"].to_list() == [said[s] for s in expected]  # what the student thought, either way
 

@@ -13,6 +13,7 @@ from spec_helpers import write_spec
 from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.session import TeacherSession
+from synth_assets.inference.budget import teacher_budget
 from synth_assets.inference.fake_backend import FakeBackend
 from synth_assets.spec import StrategySpec, load_spec
 from synth_assets.strategies import STRATEGIES, Seed
@@ -69,11 +70,11 @@ def test_expand_reads_predictions_from_the_seeds_frame(tmp_path: Path) -> None:
     spec = load_spec(write_spec(tmp_path, strategies=[{"name": "error_driven"}, {"name": "rephrase"}]))
     seeds = pl.DataFrame({"seed_id": ["s1", "s2"], "input": ["Lovely tea, will buy again.", "Stale chips."],
                           "target": ["great", "other"], "prediction": ["other", None]})
-    df, _ = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    df, _ = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert df.filter(pl.col("strategy") == "error_driven")["seed_id"].to_list() == ["s1"]
     assert df.filter(pl.col("strategy") == "rephrase").height == 2
     # without the column (an ordinary seeds table) nothing is error-driven
-    plain, _ = expand(spec, seeds.drop("prediction"), TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    plain, _ = expand(spec, seeds.drop("prediction"), TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert plain.filter(pl.col("strategy") == "error_driven").height == 0
 
 

@@ -13,6 +13,7 @@ from synth_assets.filters.apply import apply_filters
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.session import TeacherSession
+from synth_assets.inference.budget import teacher_budget
 from synth_assets.spec import StrategySpec, load_spec
 from synth_assets.strategies import STRATEGIES, Seed
 from synth_assets.strategies.expand import expand
@@ -81,7 +82,7 @@ def test_malformed_replies_are_error_rows(tmp_path: Path) -> None:
 def test_the_teacher_labels_each_rewrite_and_only_agreeing_ones_pass(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
     teacher, cache = RewritingTeacher(), TeacherCache(tmp_path / "w")
-    df, _ = expand(spec, SEEDS, TeacherSession(teacher, cache, 8, spec.teacher_budget()))
+    df, _ = expand(spec, SEEDS, TeacherSession(teacher, cache, 8, teacher_budget(spec)))
     hard = df.filter(pl.col("strategy") == "hard_negative").sort("seed_id")
     # one generation plus one label check per parsed rewrite, the check priced into the row
     assert hard["label_scores"].is_not_null().to_list() == [True, False, True, True]
@@ -95,13 +96,13 @@ def test_the_teacher_labels_each_rewrite_and_only_agreeing_ones_pass(tmp_path: P
 
     # a second run makes no call: the rewrites and their checks come from the cache
     before = len(teacher.seen)
-    again, stats = expand(spec, SEEDS, TeacherSession(teacher, cache, 8, spec.teacher_budget()))
+    again, stats = expand(spec, SEEDS, TeacherSession(teacher, cache, 8, teacher_budget(spec)))
     assert len(teacher.seen) == before and again["label_scores"].equals(df["label_scores"])
 
 
 def test_an_unchecked_claim_is_taken_only_when_verify_label_is_off(tmp_path: Path) -> None:
     spec = _spec(tmp_path, verify_label=False)
-    df, _ = expand(spec, SEEDS, TeacherSession(RewritingTeacher(), TeacherCache(tmp_path / "w"), 8, spec.teacher_budget()))
+    df, _ = expand(spec, SEEDS, TeacherSession(RewritingTeacher(), TeacherCache(tmp_path / "w"), 8, teacher_budget(spec)))
     hard = df.filter(pl.col("strategy") == "hard_negative")
     assert hard["label_scores"].is_null().all()
     filtered, _ = apply_filters(df, SEEDS, spec)
@@ -110,7 +111,7 @@ def test_an_unchecked_claim_is_taken_only_when_verify_label_is_off(tmp_path: Pat
 
 def test_a_failed_label_check_rejects_the_row(tmp_path: Path) -> None:
     spec = _spec(tmp_path)
-    df, _ = expand(spec, SEEDS, TeacherSession(RewritingTeacher(), TeacherCache(tmp_path / "w"), 8, spec.teacher_budget()))
+    df, _ = expand(spec, SEEDS, TeacherSession(RewritingTeacher(), TeacherCache(tmp_path / "w"), 8, teacher_budget(spec)))
     lost = df.with_columns(pl.when(pl.col("seed_id") == "s1").then(None).otherwise(pl.col("label_scores")).alias("label_scores"))
     filtered, _ = apply_filters(lost, SEEDS, spec)
     row = filtered.filter(pl.col("strategy") == "hard_negative", pl.col("seed_id") == "s1")

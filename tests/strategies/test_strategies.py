@@ -73,6 +73,7 @@ def test_top_logprobs_from_the_spec_reach_the_request_and_the_expansions_row(tmp
 
     from synth_assets.inference.cache import TeacherCache
     from synth_assets.inference.session import TeacherSession
+    from synth_assets.inference.budget import teacher_budget
     from synth_assets.inference.fake_backend import FakeBackend
     from synth_assets.strategies.expand import expand
 
@@ -81,11 +82,11 @@ def test_top_logprobs_from_the_spec_reach_the_request_and_the_expansions_row(tmp
     assert req.params.top_logprobs == 3
     seeds = pl.DataFrame({"seed_id": ["s1", "s2"], "input": [SEED.input, "Lovely tea, will buy again."],
                           "target": ["other", "great"]})
-    df, _ = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    df, _ = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     for row in df.iter_rows(named=True):
         entries = json.loads(row["token_logprobs"])
         assert [e[0] for e in entries] == row["raw_output"].split()
         assert all(len(e[2]) == 3 for e in entries)
     # served from the cache the second time, log-probs included
-    again, stats = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    again, stats = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert stats.calls == 0 and again["token_logprobs"].to_list() == df["token_logprobs"].to_list()

@@ -12,6 +12,7 @@ from spec_helpers import write_spec
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.session import TeacherSession
+from synth_assets.inference.budget import teacher_budget
 from synth_assets.spec import load_spec
 from synth_assets.strategies.expand import expand
 from synth_assets.strategies.new_question import NewText
@@ -55,7 +56,7 @@ def _seeds() -> pl.DataFrame:
 def test_failed_schema_is_retried_once_with_the_error(tmp_path: Path, fix: bool) -> None:
     spec = load_spec(write_spec(tmp_path, strategies=[{"name": "new_question"}]))
     backend = ScriptedBackend(fix=fix)
-    df, stats = expand(spec, _seeds(), TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    df, stats = expand(spec, _seeds(), TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert len(backend.seen) == 4 and stats.calls == 4  # 2 first attempts + 2 retries, no more
     retry = backend.seen[2]
     assert retry.messages[1] == ("assistant", "I love this product!") and "no JSON object" in retry.messages[2][1]
@@ -66,5 +67,5 @@ def test_failed_schema_is_retried_once_with_the_error(tmp_path: Path, fix: bool)
     else:
         assert df["error"].to_list() == ["no JSON object in the reply"] * 2 and df["input"].null_count() == 2
     # the retries are cached like any call: a rerun makes no calls at all
-    again, stats2 = expand(spec, _seeds(), TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    again, stats2 = expand(spec, _seeds(), TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert stats2.calls == 0 and again.drop("cache_hit").equals(df.drop("cache_hit"))

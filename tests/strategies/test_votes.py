@@ -13,6 +13,7 @@ from spec_helpers import write_math_spec, write_spec
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.session import TeacherSession
+from synth_assets.inference.budget import teacher_budget
 from synth_assets.spec import SpecError, load_spec
 from synth_assets.strategies.expand import expand
 
@@ -36,7 +37,7 @@ class ScriptedBackend(ScriptedTeacher):
 def test_each_new_problem_is_solved_votes_times(tmp_path: Path) -> None:
     spec = load_spec(write_math_spec(tmp_path, strategies=[{"name": "new_question", "votes": 3}]))
     backend = ScriptedBackend()
-    df, stats = expand(spec, SEEDS, TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    df, stats = expand(spec, SEEDS, TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert stats.calls == 2 + 2 * 3 and len(backend.seen) == 8
     for row in df.iter_rows(named=True):
         assert json.loads(row["parts"])["votes"] == ["8", "8", "3"]
@@ -44,7 +45,7 @@ def test_each_new_problem_is_solved_votes_times(tmp_path: Path) -> None:
     solves = [r for r in backend.seen if r.messages[0][1].startswith("Solve the following")]
     assert {r.messages[0][1].split("Problem: ")[1] for r in solves} == set(df["input"])
     # a rerun is served by the cache, votes included
-    again, stats = expand(spec, SEEDS, TeacherSession(ScriptedBackend(), TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    again, stats = expand(spec, SEEDS, TeacherSession(ScriptedBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert stats.calls == 0 and again["parts"].to_list() == df["parts"].to_list()
 
 
@@ -55,7 +56,7 @@ def test_error_rows_get_no_votes(tmp_path: Path) -> None:
 
     spec = load_spec(write_math_spec(tmp_path, strategies=[{"name": "new_question", "votes": 2}]))
     backend = Prose()
-    df, _ = expand(spec, SEEDS, TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, spec.teacher_budget()))
+    df, _ = expand(spec, SEEDS, TeacherSession(backend, TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))
     assert df["error"].null_count() == 0 and df["parts"].null_count() == df.height
     assert len(backend.seen) == 4  # first attempts and their structured retries, no solves
 
