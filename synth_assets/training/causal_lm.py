@@ -103,48 +103,85 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
     autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
     loop_start = time.perf_counter()
-    step, epoch = 0, 0
-    initial_loss = math.nan
-    epoch_losses: list[float] = []
     bar = tqdm(total=total_steps, desc="sft", disable=not sys.stderr.isatty())
-    while step < total_steps:
-        order = torch.randperm(n, generator=generator).tolist()
-        micro = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
-        epoch_losses = []
-        for g in range(0, len(micro), config.grad_accum):
-            batches = [collate([data.examples[i] for i in idx], pad_id) for idx in micro[g : g + config.grad_accum]]
-            value = _accumulate(model, batches, device, autocast)
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            initial_loss = value if step == 1 else initial_loss
-            epoch_losses.append(value)
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}")
-            if step % LOG_EVERY == 0 or step == total_steps:
-                lr = scheduler.get_last_lr()[0]
-                logger.info("step %d/%d epoch %d loss %.4f lr %.2e", step, total_steps, epoch + 1, value, lr)
-            if step == total_steps:
-                break
+    loop = _Loop(model=model, optimizer=optimizer, scheduler=scheduler, device=device, autocast=autocast,
+                 config=config, total_steps=total_steps, data=data, pad_id=pad_id, bar=bar)
+    epoch = 0
+    epoch_losses: list[float] = []
+    while loop.step < total_steps:
+        epoch_losses = loop.epoch(torch.randperm(n, generator=generator).tolist(), epoch)
         epoch += 1
         if steps_per_epoch > 1:  # with one step per epoch the step lines already say it all
             logger.info("epoch %d mean loss %.4f over %d steps", epoch, sum(epoch_losses) / len(epoch_losses),
                         len(epoch_losses))
     bar.close()
     model.eval()
+    return model, tokenizer, _report(loop, epoch_losses, len(prompts), trainable, start_time, loop_start)
+
+
+@dataclass
+class _Loop:
+    """The optimisation loop's fixed parts and step count in one handle, so `fit` reads as setup, epochs, report."""
+
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    device: Any
+    autocast: Any
+    config: TrainConfig
+    total_steps: int
+    data: Encoded
+    pad_id: int
+    bar: Any
+    step: int = 0
+    initial_loss: float = math.nan  # the first step's loss: the base model's fit before any update
+
+    def epoch(self, order: list[int], epoch: int) -> list[float]:
+        """One pass over the rows in `order`, cut short at total_steps; returns each step's loss."""
+        size, accum = self.config.batch_size, self.config.grad_accum
+        micro = [order[i : i + size] for i in range(0, len(order), size)]
+        losses: list[float] = []
+        for g in range(0, len(micro), accum):
+            batches = [collate([self.data.examples[i] for i in idx], self.pad_id) for idx in micro[g : g + accum]]
+            value = self.update(batches)
+            losses.append(value)
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{value:.4f}")
+            if self.step % LOG_EVERY == 0 or self.step == self.total_steps:
+                lr = self.scheduler.get_last_lr()[0]
+                logger.info("step %d/%d epoch %d loss %.4f lr %.2e", self.step, self.total_steps, epoch + 1, value, lr)
+            if self.step == self.total_steps:
+                break
+        return losses
+
+    def update(self, batches: list[dict[str, Any]]) -> float:
+        """One optimiser step over one accumulation group; returns the group's loss per labelled token."""
+        import torch
+
+        value = _accumulate(self.model, batches, self.device, self.autocast)
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.initial_loss = value if self.step == 1 else self.initial_loss
+        return value
+
+
+def _report(loop: _Loop, epoch_losses: list[float], n_rows: int, trainable: int, start_time: float,
+            loop_start: float) -> CausalLMReport:
+    """Close the run with its report and summary log line; seconds_per_step times the loop alone."""
     end_time = time.perf_counter()
     seconds = end_time - start_time
     # The last (possibly partial) pass over the data describes the model that is saved.
     train_loss = sum(epoch_losses) / len(epoch_losses)
     report = CausalLMReport(
-        train_loss=train_loss, seconds=seconds, steps=step, n_rows=len(prompts), initial_loss=initial_loss,
-        seconds_per_step=(end_time - loop_start) / step, n_truncated=len(data.truncated), n_dropped=len(data.dropped),
-        trainable_params=trainable,
+        train_loss=train_loss, seconds=seconds, steps=loop.step, n_rows=n_rows, initial_loss=loop.initial_loss,
+        seconds_per_step=(end_time - loop_start) / loop.step, n_truncated=len(loop.data.truncated),
+        n_dropped=len(loop.data.dropped), trainable_params=trainable,
     )
-    logger.info("trained %d steps in %.1f s, loss %.4f -> %.4f", step, seconds, initial_loss, train_loss)
-    return model, tokenizer, report
+    logger.info("trained %d steps in %.1f s, loss %.4f -> %.4f", loop.step, seconds, loop.initial_loss, train_loss)
+    return report
 
 
 def _accumulate(model: Any, batches: list[dict[str, Any]], device: Any, autocast: Any) -> float:

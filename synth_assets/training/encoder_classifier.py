@@ -95,9 +95,6 @@ def fit(
     label_set = list(label_set or [])
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from synth_assets.models.embedded import resolve_encoder
 
     start_time = time.perf_counter()
     # Seeding before the model is built fixes the new head's init and dropout masks; the generator
@@ -105,17 +102,8 @@ def fit(
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     device = _device()
-
-    base_dir = resolve_encoder(config.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_dir,
-        num_labels=len(label_set),
-        id2label=dict(enumerate(label_set)),
-        label2id={name: i for i, name in enumerate(label_set)},
-        problem_type="single_label_classification",
-    ).to(device)
-    fitted = FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(label_set), max_length=config.max_length)
+    fitted = _load_base(config, label_set, device)
+    model = fitted.model
 
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -137,15 +125,8 @@ def fit(
         loss_sum = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            batch = fitted.encode([texts[i] for i in idx], device)
-            loss = loss_fn(model(**batch).logits, targets[idx].to(device))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            value = _step(fitted, [texts[i] for i in idx], targets[idx], loss_fn, optimizer, scheduler)
             step += 1
-            value = loss.item()
             loss_sum += value
             bar.update(1)
             bar.set_postfix(loss=f"{value:.4f}")
@@ -156,11 +137,49 @@ def fit(
         logger.info("epoch %d/%d mean loss %.4f", epoch + 1, config.epochs, epoch_loss)
     bar.close()
     model.eval()
+    return fitted, _report(start_time, epoch_loss, step, len(texts))
+
+
+def _load_base(config: TrainConfig, label_set: list[str], device: Any) -> FittedEncoder:
+    """The pretrained encoder with a fresh head sized to `label_set`; call after seeding, which fixes the head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from synth_assets.models.embedded import resolve_encoder
+
+    base_dir = resolve_encoder(config.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base_dir,
+        num_labels=len(label_set),
+        id2label=dict(enumerate(label_set)),
+        label2id={name: i for i, name in enumerate(label_set)},
+        problem_type="single_label_classification",
+    ).to(device)
+    return FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(label_set), max_length=config.max_length)
+
+
+def _step(fitted: FittedEncoder, texts: list[str], targets: Any, loss_fn: Any, optimizer: Any, scheduler: Any) -> float:
+    """One optimisation step on one batch; returns its loss so the loop can log it and average the epoch."""
+    import torch
+
+    device = next(fitted.model.parameters()).device
+    batch = fitted.encode(texts, device)
+    loss = loss_fn(fitted.model(**batch).logits, targets.to(device))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(fitted.model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def _report(start_time: float, epoch_loss: float, steps: int, n_rows: int) -> TrainReport:
+    """Close the run with its report and summary log line, timed from `start_time` (before the model loaded)."""
     seconds = time.perf_counter() - start_time
     # The last epoch's mean loss describes the model that is saved; earlier epochs are in the log.
-    report = TrainReport(train_loss=epoch_loss, seconds=seconds, steps=step, n_rows=len(texts))
-    logger.info("trained %d steps in %.1f s, final epoch loss %.4f", step, seconds, epoch_loss)
-    return fitted, report
+    report = TrainReport(train_loss=epoch_loss, seconds=seconds, steps=steps, n_rows=n_rows)
+    logger.info("trained %d steps in %.1f s, final epoch loss %.4f", steps, seconds, epoch_loss)
+    return report
 
 
 def load(model_dir: Path) -> FittedEncoder:
