@@ -36,6 +36,9 @@ class ConfidenceSpec(_Strict):
     calibrate: bool | Literal["auto"] = "auto"
     min_precision: float = Field(0.8, ge=0.0, le=1.0)
     min_support: int = Field(8, ge=1)
+    # threshold: reject teacher labels below the margin where the seeds show min_precision;
+    # weight: keep them, each row weighted by the teacher's estimated precision at its margin
+    mode: Literal["threshold", "weight"] = "threshold"
 
 
 class NearDedupSpec(_Strict):

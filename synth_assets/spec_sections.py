@@ -162,6 +162,21 @@ class ChecksSpec(_Strict):
         return band
 
 
+class DistillSpec(_Strict):
+    """How a student learns from the teacher's distribution rather than only its argmax (knowledge distillation).
+
+    soft_labels: classifier students train teacher-labelled rows on the teacher's (calibrated) label
+    distribution at `temperature`; labelled seeds keep their gold label; `alpha` weighs the soft term
+    against the hard cross-entropy. logits: a causal_lm student adds a token-level KL term against the
+    teacher's stored top-k distribution (strategies with top_logprobs), mixed by `alpha` with SFT.
+    """
+
+    soft_labels: bool = False
+    temperature: float = Field(1.0, gt=0.0, le=20.0)
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    logits: bool = False
+
+
 class StudentSpec(_Strict):
     """The cheaper model trained on train_set; its config is part of the checkpoint cache key."""
 
@@ -180,6 +195,7 @@ class StudentSpec(_Strict):
     target_modules: list[str] = Field(["all-linear"], min_length=1)
     max_steps: int | None = Field(None, ge=1)
     grad_accum: int = Field(1, ge=1, le=1024)
+    distill: DistillSpec = DistillSpec()
 
     @model_validator(mode="before")
     @classmethod

@@ -29,7 +29,9 @@ def train_config(b: Build) -> TrainConfig:
     return TrainConfig(kind=s.kind, base_model=s.base_model, epochs=s.epochs, learning_rate=s.learning_rate,
                        batch_size=s.batch_size, max_length=s.max_length, seed=s.seed, finetune=s.finetune,
                        lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
-                       target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum)
+                       target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum,
+                       soft_labels=s.distill.soft_labels, logits=s.distill.logits, temperature=s.distill.temperature,
+                       alpha=s.distill.alpha)
 
 
 def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,

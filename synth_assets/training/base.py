@@ -13,6 +13,9 @@ from synth_assets.student_kinds import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS, C
 LABELS_FILE = "labels.json"
 
 
+DISTILL_FIELDS = ("soft_labels", "logits", "temperature", "alpha")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that changes a trained student besides its data; all of it enters the checkpoint key."""
@@ -34,6 +37,11 @@ class TrainConfig:
     target_modules: tuple[str, ...] = ("all-linear",)
     max_steps: int | None = None  # optimiser steps; when set it replaces epochs as the stopping rule
     grad_accum: int = 1
+    # knowledge distillation (spec: student.distill); off, they stay out of the key, so hard-label keys are unchanged
+    soft_labels: bool = False
+    logits: bool = False
+    temperature: float = 1.0
+    alpha: float = 0.5
 
     def __post_init__(self) -> None:
         # MiniLM cannot generate text, so the encoder default would only fail later for a causal_lm student.
@@ -49,6 +57,10 @@ class TrainConfig:
                 del fields[name]
         else:
             fields["target_modules"] = list(self.target_modules)
+        if not (self.soft_labels or self.logits):
+            # a student that learns only hard targets ignores the distillation settings
+            for name in DISTILL_FIELDS:
+                del fields[name]
         return fields
 
 
