@@ -8,6 +8,11 @@ retry that moves to the other server still sees the count). Every request is rec
 `jitter_sigma` makes the latency lognormal around a median of `delay_s`, as real engines' long
 tails are (sigma 0.99 puts p99 at ~10x the median). Each prompt's latency is drawn from a seed of
 its own, so two clients sending the same prompts meet the same latencies.
+
+`answer` replaces the default reply (the reversed prompt and a canned first-token distribution) with
+a policy of the caller's: given the prompt and the request body it returns the reply text and the
+first reply token's top log-probs, best first (tests/inference/simulated_teacher.py is one). Faults
+still fire first.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +32,8 @@ from typing import Any
 TAG = re.compile(r"\[(\w+?)(?:x(\d+))?\]")
 # Canned first-token distribution for logprobs requests: case and space variants, a prefix, a blank.
 TOP_LOGPROBS = [(" yes", -0.2), ("Yes", -0.9), ("no", -1.5), ("pos", -2.0), (" ", -3.0)]
+# (prompt, request body) -> (reply text, first reply token's top log-probs as (token, logprob), best first)
+Answer = Callable[[str, dict[str, Any]], tuple[str, list[tuple[str, float]]]]
 
 
 @dataclass
@@ -45,8 +53,9 @@ class Fleet:
     """`n` loopback servers sharing one request log, fault counters and in-flight gauge."""
 
     def __init__(self, n: int = 1, delay_s: float = 0.0, retry_after: str = "0.1", slow_s: float = 0.6,
-                 jitter_sigma: float = 0.0) -> None:
+                 jitter_sigma: float = 0.0, answer: Answer | None = None) -> None:
         self.delay_s, self.retry_after, self.slow_s, self.jitter_sigma = delay_s, retry_after, slow_s, jitter_sigma
+        self.answer = answer
         self.records: list[Record] = []
         self.completed: Counter[str] = Counter()  # prompt -> 200 replies with a completion
         self.max_in_flight = 0
@@ -114,11 +123,11 @@ class Fleet:
             time.sleep(self.slow_s)
         if fault == "malformed":
             return 200, {}, b'{"choices": [{"message": {"content": "trunc'
-        text = prompt[::-1]
+        text, first = self.answer(prompt, body) if self.answer else (prompt[::-1], TOP_LOGPROBS)
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
                                   "finish_reason": "stop", "logprobs": None}
         if body.get("logprobs") and fault != "nologprobs" and body.get("max_tokens") == 1:
-            top = [{"token": t, "logprob": lp} for t, lp in TOP_LOGPROBS[: body.get("top_logprobs", 0)]]
+            top = [{"token": t, "logprob": lp} for t, lp in first[: body.get("top_logprobs", 0)]]
             choice["logprobs"] = {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"],
                                                "top_logprobs": top}]}
         elif body.get("logprobs") and fault != "nologprobs":
