@@ -23,13 +23,12 @@ from synth_assets.spec_filters import (
     StudentAwareSpec,
     ValiditySpec,
 )
+from synth_assets.spec_rounds import ActiveSpec, MixtureSpec, RoundsSpec
 from synth_assets.spec_sections import (
-    ActiveSpec,
     BudgetSpec,
     ChecksSpec,
     EvalSpec,
     PriceSpec,
-    RoundsSpec,
     SourceSpec,
     StrategySpec,
     StudentSpec,
@@ -117,6 +116,7 @@ class PipelineSpec(_Strict):
                 raise ValueError(f"{field}.verify_label: checking the teacher's label needs a `label` strategy in strategies, "
                                  "whose labels of the labelled seeds measure how far the teacher can be trusted")
         self._check_active()
+        self._check_mixture()
         return self
 
     def _check_active(self) -> None:
@@ -133,6 +133,19 @@ class PipelineSpec(_Strict):
         if active.selection != "random" and self.student.kind == "causal_lm":
             raise ValueError(f"rounds.active.selection: {active.selection!r} ranks the student's label probabilities, which "
                              "a causal_lm student does not give; use a classifier student or selection: random")
+
+    def _check_mixture(self) -> None:
+        if self.rounds.mixture is None:
+            return
+        if self.rounds.max_rounds < 1 or self.rounds.strategy is None:
+            raise ValueError("rounds.mixture: the mixture splits the student errors a round expands; "
+                             "set rounds.max_rounds >= 1 and rounds.strategy")
+        if self.task != "classification":
+            raise ValueError(f"rounds.mixture: the gap is measured on teacher labels, which a {self.task!r} task has not; "
+                             "it needs a classification task")
+        if self.label_strategy is None:
+            raise ValueError("rounds.mixture: the gap is measured on the teacher's labels of the labelled seeds; "
+                             "add a `label` strategy to strategies")
 
     @property
     def label_strategy(self) -> StrategySpec | None:
@@ -262,4 +275,4 @@ def _check_api_keys(spec: PipelineSpec, spec_path: Path) -> None:
                             f"export {name}=<your key> before running, or remove api_key_env for a server without a key")
 
 
-__all__ = ["ActiveSpec", "StudentAwareSpec", "PipelineSpec", "SOURCE_FORMATS", "SpecError", "load_spec", "BudgetSpec", "ChecksSpec", "ConfidenceSpec", "ConsistencySpec", "DecontaminationSpec", "EmbeddingDedupSpec", "EvalSpec", "FiltersSpec", "JudgeSpec", "NearDedupSpec", "PriceSpec", "RoundsSpec", "SourceSpec", "StrategySpec", "StudentSpec", "TASKS", "TASK_METRICS", "TeacherSpec", "ValiditySpec"]
+__all__ = ["ActiveSpec", "StudentAwareSpec", "PipelineSpec", "SOURCE_FORMATS", "SpecError", "load_spec", "BudgetSpec", "ChecksSpec", "ConfidenceSpec", "ConsistencySpec", "DecontaminationSpec", "EmbeddingDedupSpec", "EvalSpec", "FiltersSpec", "JudgeSpec", "MixtureSpec", "NearDedupSpec", "PriceSpec", "RoundsSpec", "SourceSpec", "StrategySpec", "StudentSpec", "TASKS", "TASK_METRICS", "TeacherSpec", "ValiditySpec"]

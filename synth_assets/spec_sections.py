@@ -1,4 +1,4 @@
-"""The sections of a pipeline spec (teacher, strategies, student, rounds, budget, ...); filters are in spec_filters.
+"""The sections of a pipeline spec (teacher, strategies, student, budget, ...); filters are in spec_filters, rounds in spec_rounds.
 
 Each is a strict pydantic model: unknown keys are refused, bounds are checked, and the error names
 the field. `synth_assets.spec` assembles them into PipelineSpec and loads YAML files.
@@ -240,28 +240,3 @@ class EvalSpec(SourceSpec):
 
     # default: the task's metrics (classification: accuracy, macro_f1; math: numeric_match, exact_match)
     metrics: list[Literal["accuracy", "macro_f1", "numeric_match", "exact_match"]] | None = None
-
-
-class ActiveSpec(_Strict):
-    """Active learning on the unlabelled pool (PGKD): each round the teacher labels the rows the student is least sure of."""
-
-    pool_rows: int = Field(0, ge=0)  # per round; 0: off
-    # margin: smallest gap between the student's two most likely labels; entropy: the most spread-out
-    # distribution; random: a stable random sample, the baseline an uncertainty measure has to beat
-    selection: Literal["margin", "entropy", "random"] = "margin"
-
-
-class RoundsSpec(_Strict):
-    """Error-driven rounds (LLM2LLM): the student's mistakes on the labelled seeds seed the next expansions."""
-
-    max_rounds: int = Field(0, ge=0, le=10)  # 0: no rounds after the first train set
-    # the strategy applied to each wrongly predicted seed (it sees the seed, its target and the wrong prediction);
-    # null: no error-driven expansion, the rounds only label the active pool
-    strategy: StrategySpec | None = StrategySpec(name="error_driven", samples=2)
-    # a seed also counts as an error when the student gives its true label less probability than this
-    # (classifier students): small students often fit their seeds, yet stay unsure where they will fail
-    uncertain_below: float = Field(0.0, ge=0.0, le=1.0)
-    # stop early when the last round's student improved its accuracy on the labelled seeds by less than this
-    min_improvement: float = Field(0.0, ge=0.0, le=1.0)
-    # besides the error-driven expansions: teacher labels for the pool rows the current student is least sure of
-    active: ActiveSpec = ActiveSpec()
