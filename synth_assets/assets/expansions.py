@@ -1,14 +1,15 @@
 """Teacher expansions: every (seed, strategy, sample) call, through the row-level cache.
 
 Round 0 expands the seeds with the spec's strategies. Round r (LLM2LLM) expands round r's
-student errors with `rounds.strategy`, plus teacher labels for the active pool when
-`rounds.active` is on; its budget counts every earlier round's calls.
+student errors with `rounds.strategy` (only those mixture_r allocated, when `rounds.mixture` is set),
+plus teacher labels for the active pool when `rounds.active` is on; its budget counts every earlier round's calls.
 """
 
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, StaticPartitionsDefinition, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.assets.mixture import allocated_errors
 from synth_assets.assets.run_log import forward_logs
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.runner import RunStats
@@ -32,12 +33,15 @@ def in_shard(seed_id: pl.Expr, shard: int, shards: int) -> pl.Expr:
 
 
 def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
-    """Round 0 reads the seeds; round r its student errors, every earlier round's expansions (the budget) and its active pool."""
+    """Round 0 reads the seeds; round r its student errors, every earlier round's expansions (the budget), its active
+    pool and its mixture (with the seeds, whose slices it allocated)."""
     if r == 0:
         return {"seeds": AssetIn(key=b.key("seeds"))}
     active = {"active_pool": AssetIn(key=b.key("active_pool", r))} if b.spec.rounds.active.pool_rows > 0 else {}
+    mixture = ({"mixture": AssetIn(key=b.key("mixture", r)), "seeds": AssetIn(key=b.key("seeds"))}
+               if b.spec.rounds.mixture is not None else {})
     return {"student_errors": AssetIn(key=b.key("student_errors", r)),
-            **{f"expansions_{i}": AssetIn(key=b.key("expansions", i)) for i in range(r)}, **active}
+            **{f"expansions_{i}": AssetIn(key=b.key("expansions", i)) for i in range(r)}, **active, **mixture}
 
 
 def _code_version(b: Build, r: int) -> str:
@@ -137,8 +141,10 @@ def build_expansions(b: Build, r: int = 0):
             if r == 0:
                 df, stats, teacher = _seed_expansions(b, context, inputs["seeds"])
             else:
-                earlier = [inputs[f"expansions_{i}"] for i in range(r)]
-                df, stats, teacher = _round_expansions(b, r, context, inputs["student_errors"], inputs.get("active_pool"), earlier)
+                earlier, errors = [inputs[f"expansions_{i}"] for i in range(r)], inputs["student_errors"]
+                if "mixture" in inputs:
+                    errors = allocated_errors(b.spec, errors, inputs["seeds"], inputs["mixture"])
+                df, stats, teacher = _round_expansions(b, r, context, errors, inputs.get("active_pool"), earlier)
         return _output(context, df, stats, teacher)
 
     return expansions
