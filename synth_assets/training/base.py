@@ -102,6 +102,16 @@ class Trainer(Protocol):
 class Classifier(Trainer, Protocol):
     """A student that predicts one of the labels with a probability for each; implemented by each classifier module."""
 
+    def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
+              out: Path, *, target_probs: list[list[float]] | None = None,
+              weights: list[float] | None = None) -> TrainReport:
+        """Trainer.train, plus what a classifier can learn beyond hard labels (training/soft_targets.py).
+
+        `target_probs`: per row a distribution over `labels` (their order), e.g. the teacher's; `weights`:
+        per row a weight >= 0 in the loss. Left None, the fit is the hard-label one, bit for bit.
+        """
+        ...
+
     def predict(self, model_dir: Path, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """Load a dir written by `train` and return one prediction per text, in order."""
         ...

@@ -6,7 +6,9 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from synth_assets.training.base import (
     write_labels,
 )
 from synth_assets.training.optim import adamw_with_warmup
+from synth_assets.training.soft_targets import SoftRows, class_weights, distill_loss, soft_rows
 
 KIND = "encoder_classifier"
 LOG_EVERY = 10  # steps between progress log lines: a 300-row, 4-epoch run logs ~8 times
@@ -76,23 +79,19 @@ class FittedEncoder:
         return {k: v.to(device) for k, v in batch.items()}
 
 
-def class_weights(labels: list[str], label_set: list[str]) -> list[float]:
-    """Inverse-frequency weights (sklearn's "balanced") so a skewed train set can't collapse to the majority."""
-    counts = {name: 0 for name in label_set}
-    for label in labels:
-        counts[label] += 1
-    present = sum(1 for c in counts.values() if c)
-    # A class absent from training is never a target, so its weight never enters the loss; 0 says so.
-    return [len(labels) / (present * counts[name]) if counts[name] else 0.0 for name in label_set]
-
-
 def fit(
-    texts: list[str], labels: list[str], label_set: list[str] | None, config: TrainConfig
+    texts: list[str], labels: list[str], label_set: list[str] | None, config: TrainConfig,
+    target_probs: list[list[float]] | None = None, weights: list[float] | None = None,
 ) -> tuple[FittedEncoder, TrainReport]:
-    """Fine-tune in memory; split from saving so callers (and tests) can use the model without a reload."""
+    """Fine-tune in memory; split from saving so callers (and tests) can use the model without a reload.
+
+    With `target_probs` and/or `weights` the loss is soft_targets.distill_loss (alpha from the config);
+    without, the class-balanced cross-entropy of a hard-label run.
+    """
     # Validate before the heavy imports so a bad row fails in milliseconds, not after loading torch.
     check_train_inputs(texts, labels, label_set, config, KIND)
     label_set = list(label_set or [])
+    soft = None if target_probs is None and weights is None else soft_rows(labels, label_set, target_probs, weights)
     import torch
     from tqdm.auto import tqdm
 
@@ -108,9 +107,7 @@ def fit(
     steps_per_epoch = math.ceil(len(texts) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer, scheduler = adamw_with_warmup(model, config, total_steps)
-    weights = torch.tensor(class_weights(labels, label_set), dtype=torch.float32, device=device)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
-    targets = torch.tensor([label_set.index(label) for label in labels], dtype=torch.long)
+    loss_of = _objective(labels, label_set, device, soft, config.alpha)
 
     logger.info(
         "training %s on %d rows, %d labels: %d epochs x %d steps on %s",
@@ -125,7 +122,7 @@ def fit(
         loss_sum = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            value = _step(fitted, [texts[i] for i in idx], targets[idx], loss_fn, optimizer, scheduler)
+            value = _step(fitted, [texts[i] for i in idx], partial(loss_of, idx), optimizer, scheduler)
             step += 1
             loss_sum += value
             bar.update(1)
@@ -158,13 +155,30 @@ def _load_base(config: TrainConfig, label_set: list[str], device: Any) -> Fitted
     return FittedEncoder(model=model, tokenizer=tokenizer, label_set=list(label_set), max_length=config.max_length)
 
 
-def _step(fitted: FittedEncoder, texts: list[str], targets: Any, loss_fn: Any, optimizer: Any, scheduler: Any) -> float:
+def _objective(labels: list[str], label_set: list[str], device: Any, soft: SoftRows | None,
+               alpha: float) -> Callable[[list[int], Any], Any]:
+    """The batch loss, given the batch's row indices and the model's logits: hard cross-entropy or distill_loss."""
+    import torch
+
+    if soft is None:
+        weights = torch.tensor(class_weights(labels, label_set), dtype=torch.float32, device=device)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        targets = torch.tensor([label_set.index(label) for label in labels], dtype=torch.long)
+        return lambda idx, logits: loss_fn(logits, targets[idx].to(device))
+    probs = torch.tensor(soft.probs, dtype=torch.float32)
+    hard = torch.tensor(soft.hard, dtype=torch.long)
+    row_weights = torch.tensor(soft.weights, dtype=torch.float32)
+    return lambda idx, logits: distill_loss(logits, probs[idx].to(device), hard[idx].to(device),
+                                            row_weights[idx].to(device), alpha)
+
+
+def _step(fitted: FittedEncoder, texts: list[str], loss_of: Callable[[Any], Any], optimizer: Any, scheduler: Any) -> float:
     """One optimisation step on one batch; returns its loss so the loop can log it and average the epoch."""
     import torch
 
     device = next(fitted.model.parameters()).device
     batch = fitted.encode(texts, device)
-    loss = loss_fn(fitted.model(**batch).logits, targets.to(device))
+    loss = loss_of(fitted.model(**batch).logits)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(fitted.model.parameters(), 1.0)
     optimizer.step()
@@ -200,9 +214,9 @@ class EncoderClassifier:
     kind = KIND
 
     def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
-              out: Path) -> TrainReport:
+              out: Path, *, target_probs: list[list[float]] | None = None, weights: list[float] | None = None) -> TrainReport:
         """Fine-tune and save; the dir holds everything `predict` needs."""
-        fitted, report = fit(texts, targets, labels, config)
+        fitted, report = fit(texts, targets, labels, config, target_probs, weights)
         fitted.save(out, config)
         return report
 
