@@ -11,13 +11,21 @@ Two steps, both cheap and both needed with a weak teacher:
    qualifies, no teacher label is accepted: a teacher that is not measurably right adds noise.
 The threshold is chosen before any filter runs (filters/teacher_labels.py); the CONFIDENCE step
 rejects the label rows and re-labelled texts under it (`low_confidence`).
+
+With `mode: weight` nothing is rejected for its margin: each teacher label keeps a `confidence_weight`,
+the teacher's precision at that margin estimated from the same labelled seeds (`precision_curve`:
+isotonic regression of correct-vs-margin, each block shrunk toward chance precision), and the student
+weighs the row by it. A soft-label student reads the same calibrated scores as a distribution
+(`teacher_probs`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from synth_assets.filters.rows import checked_rows, label_rows
@@ -66,6 +74,22 @@ def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool, pri
     return labels_df.with_columns(pl.Series(column, targets, pl.String), pl.Series("confidence", margins, pl.Float64))
 
 
+def teacher_probs(label_scores: str | None, labels: list[str], priors: dict[str, float] | None,
+                  temperature: float = 1.0) -> list[float] | None:
+    """The teacher's label distribution in `labels` order: softmax of its log-scores (less `priors`, when calibrated) / T.
+
+    The same prior-corrected scores recalibrate ranks, so the distribution's argmax is the filters' teacher label.
+    """
+    if not label_scores:
+        return None
+    scores = json.loads(label_scores)
+    adjusted = [(scores[lab] - (priors or {}).get(lab, 0.0)) / temperature for lab in labels]
+    top = max(adjusted)
+    exps = [math.exp(a - top) for a in adjusted]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
 def seed_accuracy(label_rows: pl.DataFrame, seed_targets: pl.DataFrame, labels: list[str], calibrate: bool) -> float | None:
     """Teacher accuracy on the labelled seeds (seed_targets: seed_id, _seed_target), with or without calibration."""
     scored = recalibrate(label_rows, labels, calibrate).join(seed_targets, on="seed_id", how="inner")
@@ -109,6 +133,47 @@ def choose_threshold(calibration: pl.DataFrame, spec: PipelineSpec, calibrated: 
     return ConfidenceReport(threshold, calibrated, n, accuracy, precision, best_k)
 
 
+# Pseudo-seeds at chance precision (1 / number of labels) that every block of the precision curve is shrunk
+# toward: with two labels this is Laplace's rule, (hits + 1) / (n + 2); a teacher never measured gets chance.
+PRIOR_SEEDS = 2.0
+
+
+@dataclass(frozen=True)
+class PrecisionCurve:
+    """The teacher's estimated precision as a non-decreasing function of its margin: linear between knots, flat outside."""
+
+    margins: tuple[float, ...]
+    precision: tuple[float, ...]
+
+    def at(self, margin: float) -> float:
+        """The estimated precision of a teacher label with this margin: the weight its row trains with."""
+        return float(np.interp(margin, self.margins, self.precision))
+
+
+def precision_curve(calibration: pl.DataFrame, n_labels: int) -> PrecisionCurve:
+    """Precision by margin from the labelled seeds (columns confidence, correct), so a label weighs what it is worth.
+
+    1. Isotonic regression (pool-adjacent-violators) of correct (0/1) on margin: precision may only rise
+       with the margin; it pools the seeds into blocks. 2. Each block's precision is shrunk toward chance,
+       (hits + PRIOR_SEEDS / n_labels) / (n + PRIOR_SEEDS), so a small block is never exactly 0 or 1.
+    3. Shrinking moves small blocks more than large ones, which can break the order; a second isotonic pass
+    restores it. Every weight lies strictly between 0 and 1.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    cal = calibration.drop_nulls(["confidence", "correct"])
+    chance = 1.0 / max(n_labels, 1)
+    if cal.height == 0:
+        return PrecisionCurve((0.0,), (chance,))
+    margin = cal["confidence"].cast(pl.Float64).to_numpy()
+    correct = cal["correct"].cast(pl.Float64).to_numpy()
+    fitted = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(margin, correct).predict(margin)
+    _, block = np.unique(fitted, return_inverse=True)
+    smoothed = (np.bincount(block, weights=correct) + PRIOR_SEEDS * chance) / (np.bincount(block) + PRIOR_SEEDS)
+    final = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(margin, smoothed[block])
+    return PrecisionCurve(tuple(final.X_thresholds_.tolist()), tuple(final.y_thresholds_.tolist()))
+
+
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     threshold = inputs.threshold if inputs.threshold is not None else float("inf")
     df = df.with_columns(
@@ -116,6 +181,10 @@ def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
         .otherwise(None).alias("confident"),
         pl.lit(inputs.threshold, pl.Float64).alias("min_confidence"),
     )
+    if inputs.spec.filters.confidence.mode == "weight":
+        # kept whatever the margin: `confident` still says where the threshold would cut, and the row's
+        # confidence_weight (set with the teacher labels) says how much the student trusts it
+        return Verdict(df, pl.lit(None, pl.String), pl.lit(True))
     reason = pl.when(pl.col("confident") == False).then(pl.lit("low_confidence"))  # noqa: E712 (polars expression)
     return Verdict(df, reason, pl.col("confident").fill_null(True))
 

@@ -2,17 +2,64 @@
 
 The label rows and the re-labelled texts get `teacher_label` from their (optionally prior-corrected)
 label scores; a label row of a labelled seed gets `teacher_correct`, and those rows choose the
-confidence threshold (filters/confidence.py). A round that labels only pool rows is measured on
+confidence threshold (filters/confidence.py), or with `confidence.mode: weight` the precision curve
+behind each teacher label's `confidence_weight`. A round that labels only pool rows is measured on
 round 0's label rows (`reference`), which are dropped again once the threshold is chosen.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
-from synth_assets.filters.confidence import ConfidenceReport, choose_threshold, label_priors, recalibrate, use_calibration
+from synth_assets.filters.confidence import (
+    ConfidenceReport,
+    choose_threshold,
+    label_priors,
+    precision_curve,
+    recalibrate,
+    use_calibration,
+)
 from synth_assets.filters.rows import checked_rows, label_rows
 from synth_assets.spec import PipelineSpec
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a run reads the teacher's label scores: whether its label prior is removed, and that prior."""
+
+    calibrate: bool
+    priors: dict[str, float]
+
+    @property
+    def correction(self) -> dict[str, float] | None:
+        """What to subtract from each label's log-score (confidence.teacher_probs): the prior, when calibrating."""
+        return self.priors if self.calibrate else None
+
+
+def _labelled(seeds: pl.DataFrame) -> pl.DataFrame:
+    return seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
+
+
+def _with_reference(expansions: pl.DataFrame, reference: pl.DataFrame | None) -> pl.DataFrame:
+    """The round's rows and, `_reference` true, the reference label rows that measure the teacher with them."""
+    rows = expansions.with_columns(pl.lit(False).alias("_reference"))
+    if reference is None:
+        return rows
+    extra = reference.filter(label_rows()).select(expansions.columns).with_columns(pl.lit(True).alias("_reference"))
+    return pl.concat([rows, extra])
+
+
+def _calibration(rows: pl.DataFrame, labelled: pl.DataFrame, spec: PipelineSpec) -> Calibration:
+    label_part = rows.filter(label_rows())
+    return Calibration(use_calibration(label_part, labelled, spec), label_priors(label_part, spec.labels))
+
+
+def teacher_calibration(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec,
+                        reference: pl.DataFrame | None = None) -> Calibration:
+    """The calibration measured_labels reads these expansions with, so a soft-label student learns the scores the filters judged."""
+    return _calibration(_with_reference(expansions, reference), _labelled(seeds), spec)
 
 
 def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, labelled: pl.DataFrame,
@@ -23,24 +70,29 @@ def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, la
     """
     is_label = label_rows()
     checked = checked_rows(spec, expansions.columns)
-    rows = expansions.with_columns(pl.lit(False).alias("_reference"))
-    if reference is not None:
-        rows = pl.concat([rows, reference.filter(is_label).select(expansions.columns).with_columns(pl.lit(True).alias("_reference"))])
-    label_part = rows.filter(is_label)
-    calibrate = use_calibration(label_part, labelled, spec)
-    priors = label_priors(label_part, spec.labels)
+    rows = _with_reference(expansions, reference)
+    cal = _calibration(rows, labelled, spec)
     df = pl.concat([
         rows.filter(~is_label & ~checked).with_columns(pl.lit(None, pl.String).alias("teacher_label")),
-        recalibrate(rows.filter(checked), spec.labels, calibrate, priors, column="teacher_label"),
-        recalibrate(label_part, spec.labels, calibrate, priors).with_columns(pl.col("target").alias("teacher_label")),
+        recalibrate(rows.filter(checked), spec.labels, cal.calibrate, cal.priors, column="teacher_label"),
+        recalibrate(rows.filter(is_label), spec.labels, cal.calibrate, cal.priors).with_columns(pl.col("target").alias("teacher_label")),
     ])
-    return df, calibrate
+    return df, cal.calibrate
+
+
+def _confidence_weights(df: pl.DataFrame, spec: PipelineSpec) -> pl.DataFrame:
+    """`confidence_weight` of every teacher label: the precision the labelled seeds show at its margin."""
+    curve = precision_curve(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}),
+                            len(spec.labels))
+    weights = pl.Series([None if m is None else curve.at(m) for m in df["confidence"]], dtype=pl.Float64)
+    teacher_labelled = label_rows() | checked_rows(spec, df.columns)
+    return df.with_columns(pl.when(teacher_labelled).then(weights).otherwise(None).alias("confidence_weight"))
 
 
 def measured_labels(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec,
                     reference: pl.DataFrame | None = None) -> tuple[pl.DataFrame, ConfidenceReport]:
     """The expansions with `teacher_label` and `teacher_correct`, and the threshold their labelled seeds justify."""
-    labelled = seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
+    labelled = _labelled(seeds)
     df, calibrate = _teacher_labels(expansions, reference, labelled, spec)
     df = df.join(labelled, on="seed_id", how="left")
     # teacher labels of seeds whose label is known measure the teacher; they are not new data
@@ -51,4 +103,6 @@ def measured_labels(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: Pipelin
         .alias("teacher_correct")
     )
     report = choose_threshold(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}), spec, calibrate)
+    if spec.filters.confidence.mode == "weight":
+        df = _confidence_weights(df, spec)
     return df.filter(~pl.col("_reference")).drop("_reference", "_seed_target"), report
