@@ -28,6 +28,11 @@ def frame_hash(df: pl.DataFrame) -> str:
     if df.height == 0:
         return stable_hash("empty", sorted(df.columns), length=32)
     ordered = df.select(sorted(df.columns))
+    nested = [name for name, dtype in ordered.schema.items() if dtype.is_nested()]
+    if nested:  # CSV has no lists or structs: such a column is hashed as its JSON text (flat tables hash as before)
+        import polars as pl
+
+        ordered = ordered.with_columns(pl.struct(name).struct.json_encode().alias(name) for name in nested)
     # CSV text is a deterministic rendering of the values; sorting rows makes the hash order-free.
     lines = sorted(ordered.write_csv(include_header=False).splitlines())
     h = hashlib.sha256(canonical_json(ordered.columns).encode())

@@ -1,5 +1,8 @@
 """Student checkpoints: a seeds-only baseline and the synthetic-data student, via the checkpoint cache."""
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 
@@ -10,7 +13,7 @@ from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 from synth_assets.student_kinds import CAUSAL_LM_KIND
-from synth_assets.training import get_trainer
+from synth_assets.training import get_classifier, get_trainer
 from synth_assets.training.base import TrainConfig
 from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import student_prompt
@@ -34,30 +37,77 @@ def train_config(b: Build) -> TrainConfig:
                        alpha=s.distill.alpha)
 
 
-def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,
-                  round_: int = 0) -> tuple[Checkpoint, bool]:
-    """One student trained on these rows, or reused from the checkpoint cache (then the flag is True)."""
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Exactly what one student trains on, and the checkpoint key that names it."""
+
+    data: pl.DataFrame  # input, target, and target_probs / weight when they carry more than the hard target
+    config: TrainConfig
+    version: str  # frame_hash(data): the train_set version in the key
+    key: str
+
+
+def _beyond_hard(rows: pl.DataFrame, labels: list[str]) -> tuple[str, ...]:
+    """The distillation columns (train_set.DISTILL_SCHEMA) that say more than the hard target: soft or weighted rows."""
+    extra = []
+    if "target_probs" in rows.columns:
+        pairs = zip(rows["target_probs"].to_list(), rows["target"].to_list())
+        one_hot = all(p == [float(label == t) for label in labels] for p, t in pairs)
+        extra += [] if one_hot else ["target_probs"]
+    if "weight" in rows.columns and not (rows["weight"] == 1.0).all():
+        extra.append("weight")
+    return tuple(extra)
+
+
+def training_inputs(b: Build, train_rows: pl.DataFrame) -> TrainingInputs:
+    """The rows, config and key of a student trained on `train_rows` (a train_set, or a variant's part of it).
+
+    Soft targets and weights enter the data (and so the key) only where they differ from a hard-label fit:
+    rows that are all one-hot with weight 1 (the seeds_only variant) train, and are keyed, exactly as hard labels.
+    """
     config = train_config(b)
-    trainer = get_trainer(config.kind)
-    data = train_rows.select("input", "target")
+    extra = () if config.kind == CAUSAL_LM_KIND else _beyond_hard(train_rows, b.spec.labels)
+    if config.soft_labels and "target_probs" not in extra:
+        config = replace(config, soft_labels=False)  # nothing soft to learn: the hard-label config and key
+    data = train_rows.select("input", "target", *extra)
     if config.kind == CAUSAL_LM_KIND:
         # the rendered prompt is what the model learns from: an instruction edit must change the checkpoint key
         data = data.with_columns(pl.col("input").map_elements(lambda t: student_prompt(b.spec, t), return_dtype=pl.String))
-    data = data.sort("input", "target")
+    data = data.sort("input", "target", *extra)
     version = frame_hash(data)
-    key = checkpoint_key(version, config.as_dict(), config.base_model)
-    context.log.info(f"student {variant} (round {round_}): {data.height} rows, checkpoint {key}")
+    return TrainingInputs(data, config, version, checkpoint_key(version, config.as_dict(), config.base_model))
+
+
+def _fit(b: Build, inputs: TrainingInputs, out: Path):
+    """Train the student of `inputs` into `out`: classifiers learn labels (soft or weighted when the data says so)."""
+    data, config = inputs.data, inputs.config
+    extra = {}
+    if "target_probs" in data.columns:
+        extra["target_probs"] = data["target_probs"].to_list()
+    if "weight" in data.columns:
+        extra["weights"] = data["weight"].to_list()
+    trainer = get_classifier(config.kind) if extra else get_trainer(config.kind)
+    # a causal LM learns text answers to the rendered prompts
+    return trainer.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out, **extra)
+
+
+def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,
+                  round_: int = 0) -> tuple[Checkpoint, bool]:
+    """One student trained on these rows, or reused from the checkpoint cache (then the flag is True)."""
+    inputs = training_inputs(b, train_rows)
+    config, key, version = inputs.config, inputs.key, inputs.version
+    learns = [c for c in ("target_probs", "weight") if c in inputs.data.columns]
+    context.log.info(f"student {variant} (round {round_}): {inputs.data.height} rows, checkpoint {key}"
+                     + (f", learning from {' and '.join(learns)}" if learns else ""))
     with forward_logs(context):
         path, manifest, hit = cached_checkpoint(
-            b.root, key,
-            # classifiers learn labels; a causal LM learns text answers to the rendered prompts
-            lambda out: trainer.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out),
+            b.root, key, lambda out: _fit(b, inputs, out),
             {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
         )
     checkpoint = Checkpoint(
         checkpoint_id=key, variant=variant, round=round_, path=str(path / "model"), kind=config.kind,
         base_model=config.base_model, train_set_version=version, config_hash=checkpoint_key("", config.as_dict(), ""),
-        n_rows=data.height, train_loss=manifest["train_loss"], steps=manifest["steps"], seconds=manifest["seconds"],
+        n_rows=inputs.data.height, train_loss=manifest["train_loss"], steps=manifest["steps"], seconds=manifest["seconds"],
     )
     return checkpoint, hit
 

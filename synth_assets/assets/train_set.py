@@ -2,13 +2,20 @@
 
 Round 0 is the labelled seeds plus round 0's accepted expansions. Round r is round r-1's train
 set plus the accepted round-r rows whose text it does not already hold.
+
+Two columns join TRAIN_SCHEMA only when the spec asks for them (DISTILL_SCHEMA), so other pipelines
+keep their table: `target_probs` (student.distill.soft_labels) and `weight` (filters.confidence.mode: weight).
 """
 
 import polars as pl
 from dagster import AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
+from synth_assets.filters.confidence import teacher_probs
+from synth_assets.filters.teacher_labels import Calibration, teacher_calibration
+from synth_assets.hashing import stable_hash
 from synth_assets.sources.validate import normalise
+from synth_assets.spec import PipelineSpec
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
@@ -19,6 +26,60 @@ TRAIN_SCHEMA = {
     # the teacher's explanation (rationale strategy), for students that learn from explanations
     "rationale": pl.String,
 }
+
+
+# what a student learns besides (input, target); train_set has a column only when the spec turns it on
+DISTILL_SCHEMA = {
+    # per row a distribution over spec.labels (their order): the teacher's, calibrated as the filters read it and
+    # softened at student.distill.temperature, for rows it labelled or checked; one-hot on the target otherwise
+    "target_probs": pl.List(pl.Float64),
+    # the row's weight in the loss: the teacher's estimated precision at its margin (filtered.confidence_weight)
+    # for teacher-labelled rows, 1.0 for seeds and rows without a teacher label
+    "weight": pl.Float64,
+}
+
+
+def distill_columns(spec: PipelineSpec) -> tuple[str, ...]:
+    """The DISTILL_SCHEMA columns this spec's train_set carries (none when soft labels and weighting are off)."""
+    soft = spec.student.distill.soft_labels and spec.task == "classification"
+    return (*(("target_probs",) if soft else ()), *(("weight",) if spec.filters.confidence.mode == "weight" else ()))
+
+
+def _target_probs(df: pl.DataFrame, spec: PipelineSpec, calibration: Calibration) -> pl.Series:
+    """The teacher's distribution at T where it scored the row's label (label and checked rows), else one-hot."""
+    temperature = spec.student.distill.temperature
+    rows = df.select("_label_scores", "_teacher_label", "target").iter_rows()
+    probs = [teacher_probs(scores, spec.labels, calibration.correction, temperature) if scores and teacher_label
+             else [float(label == target) for label in spec.labels] for scores, teacher_label, target in rows]
+    return pl.Series("target_probs", probs, DISTILL_SCHEMA["target_probs"])
+
+
+def with_distill(rows: pl.DataFrame, filtered: pl.DataFrame, spec: PipelineSpec,
+                 calibration: Calibration | None) -> pl.DataFrame:
+    """`rows` (train_set rows) with the spec's DISTILL_SCHEMA columns, read from their rows of `filtered`."""
+    columns = distill_columns(spec)
+    wanted = ["label_scores", "teacher_label", *(["confidence_weight"] if "weight" in columns else [])]
+    teacher = filtered.select("row_id", *[pl.col(c).alias(f"_{c}") for c in wanted])
+    # a seed is its own row, never a teacher call: only expansions look theirs up
+    df = rows.join(teacher, on="row_id", how="left", maintain_order="left").with_columns(
+        pl.when(pl.col("origin") == "expansion").then(pl.col(f"_{c}")).alias(f"_{c}") for c in wanted)
+    if "target_probs" in columns:
+        if calibration is None:
+            raise ValueError("train_set: soft labels (student.distill.soft_labels) need the teacher calibration "
+                             "of the expansions")
+        df = df.with_columns(_target_probs(df, spec, calibration))
+    if "weight" in columns:
+        df = df.with_columns(pl.col("_confidence_weight").fill_null(1.0).alias("weight"))
+    return df.select(*TRAIN_SCHEMA, *columns)
+
+
+def _distill_version(spec: PipelineSpec) -> str:
+    """What the distillation columns add to train_set's code version: nothing when they are off."""
+    columns = distill_columns(spec)
+    if not columns:
+        return ""
+    soft = spec.student.distill.temperature if "target_probs" in columns else None
+    return "-" + stable_hash(columns, soft, spec.filters.confidence.calibrate, length=8)
 
 
 def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
@@ -45,23 +106,40 @@ def _new_rows(previous: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     return new.unique(subset="input", keep="first", maintain_order=True)
 
 
+def _ins(b: Build, r: int) -> dict[str, AssetIn]:
+    """filtered, and the seeds (round 0) or the previous train set; soft labels also read the teacher's calibration rows."""
+    ins = {"filtered": AssetIn(key=b.key("filtered", r))}
+    previous = {"seeds": b.key("seeds")} if r == 0 else {"previous": b.key("train_set", r - 1)}
+    ins |= {name: AssetIn(key=key) for name, key in previous.items()}
+    if "target_probs" in distill_columns(b.spec):
+        # the rows measured_labels calibrates on: this round's expansions (and after round 0, round 0's label rows)
+        ins |= {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": AssetIn(key=b.key("seeds"))}
+        ins |= {"reference": AssetIn(key=b.key("expansions", 0))} if r > 0 else {}
+    return ins
+
+
 def build_train_set(b: Build, r: int = 0):
     """The train_set asset of round r."""
     if r == 0:
-        ins = {"filtered": AssetIn(key=b.key("filtered")), "seeds": AssetIn(key=b.key("seeds"))}
-        version = CODE_VERSION
-        description = "The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable via the `lineage` view."
+        version = CODE_VERSION + _distill_version(b.spec)
+        description = ("The exact rows a student trains on: labelled seeds plus accepted expansions, each traceable "
+                       "via the `lineage` view.")
     else:
-        ins = {"filtered": AssetIn(key=b.key("filtered", r)), "previous": AssetIn(key=b.key("train_set", r - 1))}
-        version = b.round_version(r)
+        version = b.round_version(r) + _distill_version(b.spec)
         description = f"Round {r - 1}'s train set plus the accepted round-{r} rows."
 
-    @asset(key=b.key("train_set", r), ins=ins, group_name=b.group, kinds=TABLE_KINDS, code_version=version, description=description)
+    @asset(key=b.key("train_set", r), ins=_ins(b, r), group_name=b.group, kinds=TABLE_KINDS, code_version=version,
+           description=description)
     @leased(b.root)
     def train_set(filtered: pl.DataFrame, **inputs: pl.DataFrame):
         accepted = accepted_rows(filtered)
         before = seed_rows(inputs["seeds"]) if r == 0 else inputs["previous"]
         new = accepted if r == 0 else _new_rows(before, accepted)
+        if distill_columns(b.spec):
+            calibration = (teacher_calibration(inputs["expansions"], inputs["seeds"], b.spec, inputs.get("reference"))
+                           if "expansions" in inputs else None)
+            before = with_distill(before, filtered, b.spec, calibration) if r == 0 else before
+            new = with_distill(new, filtered, b.spec, calibration)
         df = pl.concat([before, new])
         return table_output(
             df,

@@ -39,6 +39,11 @@ def _stored(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
         raise ExportError(str(exc)) from None
 
 
+# train_set columns a student learns from besides input and target (there only when the spec turns them on:
+# student.distill.soft_labels, filters.confidence.mode: weight); the lineage view does not carry them
+TRAINING_COLUMNS = ("target_probs", "weight")
+
+
 def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
     """train_set rows with their lineage columns (the catalog's lineage view); other tables as stored."""
     stored = _stored(warehouse, pipeline, table)
@@ -48,6 +53,9 @@ def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
         lineage = con.execute(f"select * from {qualified(pipeline, 'lineage')} order by row_id").pl()
     if lineage.height != stored.height:  # a row without lineage would be a row nobody can trace
         raise ExportError(f"{pipeline}.train_set has {stored.height} rows but only {lineage.height} resolve through lineage")
+    extra = [c for c in TRAINING_COLUMNS if c in stored.columns]
+    if extra:  # soft targets and weights ride along with each row's lineage
+        lineage = lineage.join(stored.select("row_id", *extra), on="row_id", how="left", maintain_order="left")
     return lineage
 
 

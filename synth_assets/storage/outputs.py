@@ -17,13 +17,20 @@ PREVIEW_CHARS = 80
 def preview_markdown(df: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     """A small markdown table for the UI; long texts are cut so the preview stays readable."""
     head = df.head(rows).with_columns(
-        [pl.col(c).cast(pl.String).str.slice(0, PREVIEW_CHARS) for c in df.columns]
+        [(_json_text(c) if t.is_nested() else pl.col(c).cast(pl.String)).str.slice(0, PREVIEW_CHARS).alias(c)
+         for c, t in df.schema.items()]
     )
     lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
     for row in head.iter_rows():
         cells = ["" if v is None else str(v).replace("|", "\\|").replace("\n", " ") for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _json_text(column: str) -> pl.Expr:
+    """A list or struct column (train_set.target_probs) as JSON text, since polars has no string cast for it."""
+    # the value wrapped as {"v":...}, the wrapper cut off again
+    return pl.struct(pl.col(column).alias("v")).struct.json_encode().str.slice(5).str.head(-1)
 
 
 def table_output(df: pl.DataFrame, output_name: str = "result", **metadata: Any) -> Output:
