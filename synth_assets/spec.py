@@ -117,7 +117,19 @@ class PipelineSpec(_Strict):
                                  "whose labels of the labelled seeds measure how far the teacher can be trusted")
         self._check_active()
         self._check_mixture()
+        self._check_distill()
         return self
+
+    def _check_distill(self) -> None:
+        # a causal_lm student learns text answers: it would silently ignore label distributions and row weights
+        if self.student.kind == "causal_lm" and self.student.distill.soft_labels:
+            raise ValueError("student.distill.soft_labels: soft labels train classifier students (encoder_classifier, "
+                             "tfidf_logreg); a causal_lm student learns the teacher's text")
+        if self.student.kind == "causal_lm" and self.filters.confidence.mode == "weight":
+            raise ValueError("filters.confidence.mode: weight gives rows weights only classifier students train with; "
+                             "use mode: threshold with a causal_lm student")
+        if self.student.distill.soft_labels and self.task != "classification":
+            raise ValueError("student.distill.soft_labels: only a classification task has label distributions")
 
     def _check_active(self) -> None:
         active = self.rounds.active

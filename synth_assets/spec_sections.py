@@ -167,14 +167,12 @@ class DistillSpec(_Strict):
 
     soft_labels: classifier students train teacher-labelled rows on the teacher's (calibrated) label
     distribution at `temperature`; labelled seeds keep their gold label; `alpha` weighs the soft term
-    against the hard cross-entropy. logits: a causal_lm student adds a token-level KL term against the
-    teacher's stored top-k distribution (strategies with top_logprobs), mixed by `alpha` with SFT.
+    against the hard cross-entropy.
     """
 
     soft_labels: bool = False
     temperature: float = Field(1.0, gt=0.0, le=20.0)
     alpha: float = Field(0.5, ge=0.0, le=1.0)
-    logits: bool = False
 
 
 class StudentSpec(_Strict):

@@ -33,7 +33,7 @@ def train_config(b: Build) -> TrainConfig:
                        batch_size=s.batch_size, max_length=s.max_length, seed=s.seed, finetune=s.finetune,
                        lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                        target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum,
-                       soft_labels=s.distill.soft_labels, logits=s.distill.logits, temperature=s.distill.temperature,
+                       soft_labels=s.distill.soft_labels, temperature=s.distill.temperature,
                        alpha=s.distill.alpha)
 
 

@@ -13,7 +13,7 @@ from synth_assets.student_kinds import CAUSAL_LM_BASE_MODEL, CAUSAL_LM_FIELDS, C
 LABELS_FILE = "labels.json"
 
 
-DISTILL_FIELDS = ("soft_labels", "logits", "temperature", "alpha")
+DISTILL_FIELDS = ("soft_labels", "temperature", "alpha")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,6 @@ class TrainConfig:
     grad_accum: int = 1
     # knowledge distillation (spec: student.distill); off, they stay out of the key, so hard-label keys are unchanged
     soft_labels: bool = False
-    logits: bool = False
     temperature: float = 1.0
     alpha: float = 0.5
 
@@ -57,7 +56,7 @@ class TrainConfig:
                 del fields[name]
         else:
             fields["target_modules"] = list(self.target_modules)
-        if not (self.soft_labels or self.logits):
+        if not self.soft_labels:
             # a student that learns only hard targets ignores the distillation settings
             for name in DISTILL_FIELDS:
                 del fields[name]
