@@ -13,7 +13,7 @@ from synth_assets.storage.checkpoints import cached_checkpoint, checkpoint_key
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 from synth_assets.student_kinds import CAUSAL_LM_KIND
-from synth_assets.training import get_classifier, get_trainer
+from synth_assets.training import get_trainer
 from synth_assets.training.base import TrainConfig
 from synth_assets.training.checkpoint import Checkpoint
 from synth_assets.training.prompts import student_prompt
@@ -86,9 +86,8 @@ def _fit(b: Build, inputs: TrainingInputs, out: Path):
         extra["target_probs"] = data["target_probs"].to_list()
     if "weight" in data.columns:
         extra["weights"] = data["weight"].to_list()
-    trainer = get_classifier(config.kind) if extra else get_trainer(config.kind)
-    # a causal LM learns text answers to the rendered prompts
-    return trainer.train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out, **extra)
+    # a causal LM learns text answers to the rendered prompts (it never gets soft targets or weights)
+    return get_trainer(config.kind).train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out, **extra)
 
 
 def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataFrame, variant: str,

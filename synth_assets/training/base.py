@@ -88,11 +88,14 @@ class Trainer(Protocol):
     kind: str
 
     def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
-              out: Path) -> TrainReport:
+              out: Path, *, target_probs: list[list[float]] | None = None,
+              weights: list[float] | None = None) -> TrainReport:
         """Fit on (text, target) rows and write a self-contained model dir to `out` (exists, empty).
 
         `labels`: a classifier's label set, in the order of its outputs (every target must be one);
         a student that answers in free text (causal_lm) ignores it, so None or the spec's labels both do.
+        `target_probs` (per row, in `labels` order) and `weights`: soft targets and row weights, which
+        only classifiers learn from.
         """
         ...
 

@@ -66,8 +66,11 @@ class CausalLMTrainer:
     kind = KIND
 
     def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
-              out: Path) -> CausalLMReport:
+              out: Path, *, target_probs: list[list[float]] | None = None,
+              weights: list[float] | None = None) -> CausalLMReport:
         """Fine-tune and save; `labels` is not used: the student answers in text (see read_label at predict time)."""
+        if target_probs is not None or weights is not None:
+            raise ValueError("a causal_lm student learns the teacher's text; soft label targets and row weights are for classifiers")
         return train_causal_lm(texts, targets, config, out)
 
 
