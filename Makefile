@@ -27,6 +27,7 @@ test: install
 
 # load definitions.py with every shipped spec exactly as `dagster dev` does (run it before pushing)
 validate: install
+	$(BIN)/python -c "from synth_assets.instance import ensure_dagster_home; ensure_dagster_home()"
 	$(BIN)/dagster definitions validate -f definitions.py
 
 test-fast: install
