@@ -1,7 +1,8 @@
 """Distillation across teacher strengths: what the student gains from a teacher of known accuracy (asserts nothing).
 
 Run: .venv/bin/python bench/bench_teacher_strength.py [--quick] [--tasks sentiment,courses]
-     [--accuracies 0.55,0.7,0.8,0.9,0.95] [--seeds 0,1,2] [--temperature 1.0] [--json PATH]
+     [--accuracies 0.55,0.7,0.8,0.9,0.95] [--seeds 0,1,2] [--temperature 1.0]
+     [--calibrate auto|true|false] [--json PATH]
 The teacher is simulated (tests/inference/simulated_teacher.py): a loopback OpenAI-compatible server
 that scores the label words from the gold labels, right with probability `accuracy` per text, with
 margins larger on average when it is right. synth runs as a user runs it: one spec per pipeline in a
@@ -51,11 +52,12 @@ def _student(kind: str, seed: int) -> dict:
     return {"kind": kind, "seed": seed}
 
 
-def spec_doc(task: Task, variant: str, url: str, model: str, student: dict, temperature: float) -> dict:
+def spec_doc(task: Task, variant: str, url: str, model: str, student: dict, temperature: float,
+             calibrate: bool | str = "auto") -> dict:
     """One pipeline spec: the task's seeds and pool, the simulated teacher, and the variant as spec overrides."""
     pool = ({"path": f"{task.name}/pool_gold.csv", "input": "text", "target": "label"} if variant == "gold"
             else {"path": f"{task.name}/pool.csv", "input": "text"})
-    confidence: dict = {"calibrate": "auto", "min_precision": 0.8, "min_support": 8}
+    confidence: dict = {"calibrate": calibrate, "min_precision": 0.8, "min_support": 8}
     if variant == "weighted":
         confidence["mode"] = "weight"
     if variant == "soft":
@@ -126,7 +128,7 @@ def _gap(value: float | None, low: float | None, high: float | None) -> float | 
 
 
 def materialise_task(task: Task, work: Path, warehouse: Path, accuracies: list[float], seeds: list[int], kind: str,
-                     temperature: float, instance: DagsterInstance) -> tuple[dict, dict]:
+                     overrides: dict, instance: DagsterInstance) -> tuple[dict, dict]:
     """Every variant of one task at every accuracy and seed, one simulated teacher (server) per accuracy.
 
     Returns the scores by pipeline and the pipeline of each (variant, accuracy, seed). The gold ceiling
@@ -140,7 +142,7 @@ def materialise_task(task: Task, work: Path, warehouse: Path, accuracies: list[f
         for seed in seeds:
             for a in accuracies:
                 for variant in (*VARIANTS, *(["gold"] if a == accuracies[-1] else [])):
-                    doc = spec_doc(task, variant, fleets[a].urls[0], f"simulated-{a:.2f}", _student(kind, seed), temperature)
+                    doc = spec_doc(task, variant, fleets[a].urls[0], f"simulated-{a:.2f}", _student(kind, seed), **overrides)
                     docs.append(doc)
                     where[(variant, a, seed)] = doc["name"]
         return run_specs(work, warehouse, docs, instance), where
@@ -195,12 +197,14 @@ def print_table(rows: list[dict], metric: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="TF-IDF student, accuracies 0.55,0.9, one student seed (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="TF-IDF student, accuracies 0.55,0.9, one student seed (about 1.5 minutes on 2 cores)")
     ap.add_argument("--tasks", default="sentiment,courses", help=f"comma-separated, of {', '.join(TASKS)}")
     ap.add_argument("--accuracies", help="teacher accuracies (default 0.55,0.7,0.8,0.9,0.95)")
     ap.add_argument("--seeds", help="student training seeds (student.seed; default 0,1,2)")
     ap.add_argument("--student", choices=["encoder_classifier", "tfidf_logreg"], help="default: encoder_classifier, tfidf_logreg with --quick")
     ap.add_argument("--temperature", type=float, default=1.0, help="student.distill.temperature of the soft variant")
+    ap.add_argument("--calibrate", choices=["auto", "true", "false"], default="auto",
+                    help="filters.confidence.calibrate (auto, the shipped default: whichever labels the seeds better)")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
     accuracies = sorted(float(x) for x in (args.accuracies or ("0.55,0.9" if args.quick else "0.55,0.7,0.8,0.9,0.95")).split(","))
@@ -210,16 +214,18 @@ def main() -> None:
     # no step-by-step log; failed steps and checks are printed from the run's outcome
     instance = DagsterInstance.ephemeral(settings={"python_logs": {"python_log_level": "ERROR"}})
     started = time.perf_counter()
+    calibrate = {"true": True, "false": False}.get(args.calibrate, "auto")
+    overrides = {"temperature": args.temperature, "calibrate": calibrate}
     rows = []
     for name in args.tasks.split(","):
         task = TASKS[name]()
-        scores, where = materialise_task(task, work, work / "warehouse", accuracies, seeds, kind, args.temperature, instance)
+        scores, where = materialise_task(task, work, work / "warehouse", accuracies, seeds, kind, overrides, instance)
         rows += summarise(task, work / "warehouse", scores, where, accuracies, seeds)
     for metric in METRICS:
         print_table(rows, metric)
     print(f"\n{kind} student, seeds {seeds}, {time.perf_counter() - started:.0f} s; work folder {work}")
     if args.json:
-        settings = {"student": kind, "seeds": seeds, "accuracies": accuracies, "temperature": args.temperature}
+        settings = {"student": kind, "seeds": seeds, "accuracies": accuracies, **overrides}
         args.json.write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
 
