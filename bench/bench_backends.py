@@ -102,6 +102,28 @@ async def _plain_client(urls: list[str], bodies: list[dict], concurrency: int, t
         await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
 
 
+def _best_runs(work: Path, urls: list[str], bodies: list[dict], calls: list[TeacherCall], backend: OpenAIBackend,
+               repeats: int, timeout_s: float = 60) -> tuple[float, float, int, int]:
+    """Requests/s of the plain client and of `run_calls` (each an empty cache), alternating; each keeps its best run.
+
+    Also the errors over synth's runs and the tokens its last run generated.
+    """
+    rows, concurrency = len(calls), backend.concurrency
+    ours = plain = 0.0
+    errors = tokens = 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        asyncio.run(_plain_client(urls, bodies, concurrency, timeout_s=timeout_s))
+        plain = max(plain, rows / (time.perf_counter() - start))
+        cache = TeacherCache(work.with_name(f"{work.name}-{time.time_ns()}"))  # empty: every call is made
+        start = time.perf_counter()
+        results, stats = run_calls(calls, backend, cache, batch_size=max(16, concurrency))
+        ours = max(ours, rows / (time.perf_counter() - start))
+        errors += stats.errors
+        tokens = sum(r.tokens_out for r, _ in results.values())
+    return ours, plain, errors, tokens
+
+
 def http_vs_plain(work: Path, rows: int, concurrency: int, median_ms: float, repeats: int) -> tuple[float, float, int]:
     """Requests/s of `run_calls` over OpenAIBackend and of a plain client, same prompts, same latencies.
 
@@ -115,17 +137,7 @@ def http_vs_plain(work: Path, rows: int, concurrency: int, median_ms: float, rep
         calls = [TeacherCall(r.cache_key("teacher", "bench", "1"), r, "bench", "1") for r in requests]
         bodies = [_payload("teacher", r) for r in requests]
         backend = OpenAIBackend("teacher", fleet.urls, concurrency=concurrency)
-        ours = plain = 0.0
-        errors = 0
-        for _ in range(repeats):
-            start = time.perf_counter()
-            asyncio.run(_plain_client(fleet.urls, bodies, concurrency))
-            plain = max(plain, rows / (time.perf_counter() - start))
-            cache = TeacherCache(work / f"http-{concurrency}-{time.time_ns()}")  # empty: every call is made
-            start = time.perf_counter()
-            _, stats = run_calls(calls, backend, cache, batch_size=max(16, concurrency))
-            ours = max(ours, rows / (time.perf_counter() - start))
-            errors += stats.errors
+        ours, plain, errors, _ = _best_runs(work / f"http-{concurrency}", fleet.urls, bodies, calls, backend, repeats)
         return ours, plain, errors
     finally:
         fleet.close()
@@ -150,18 +162,8 @@ def vllm_cpu_vs_plain(work: Path, rows: int, concurrency: int, repeats: int) -> 
         server.wait_ready()
         backend = OpenAIBackend(name, [server.url], concurrency=concurrency, timeout_s=300)
         asyncio.run(_plain_client([server.url], bodies, concurrency, timeout_s=300))
-        ours = plain = 0.0
-        errors = tokens = 0
-        for _ in range(repeats):
-            start = time.perf_counter()
-            asyncio.run(_plain_client([server.url], bodies, concurrency, timeout_s=300))
-            plain = max(plain, rows / (time.perf_counter() - start))
-            cache = TeacherCache(work / f"vllm-cpu-{time.time_ns()}")  # empty: every call is made
-            start = time.perf_counter()
-            results, stats = run_calls(calls, backend, cache, batch_size=max(16, concurrency))
-            ours = max(ours, rows / (time.perf_counter() - start))
-            errors += stats.errors
-            tokens = sum(r.tokens_out for r, _ in results.values())
+        ours, plain, errors, tokens = _best_runs(work / "vllm-cpu", [server.url], bodies, calls, backend, repeats,
+                                                 timeout_s=300)
         return ours, plain, errors, tokens / rows * plain
     finally:
         server.stop()
