@@ -110,15 +110,25 @@ class PipelineSpec(_Strict):
                 makers = sorted(n for n, s in STRATEGY_CATALOG.items() if not s.same_problem and "math" in s.tasks)
                 raise ValueError(f"{field}.votes: only strategies that write new math problems take votes "
                                  f"({', '.join(makers)}); remove votes from {cfg.name!r}")
-            if cfg.checks_label and self.task != "classification":
-                raise ValueError(f"{field}.verify_label: only a classification task has labels to verify")
-            if cfg.checks_label and self.label_strategy is None:
-                raise ValueError(f"{field}.verify_label: checking the teacher's label needs a `label` strategy in strategies, "
-                                 "whose labels of the labelled seeds measure how far the teacher can be trusted")
         self._check_active()
         self._check_mixture()
+        self._check_label_checks()
         self._check_distill()
         return self
+
+    def _check_label_checks(self) -> None:
+        # after the active and mixture checks, whose own "add a `label` strategy" says why they need one
+        later = [("rounds.strategy", self.rounds.strategy)] if self.rounds.strategy is not None else []
+        for field, cfg in [*((f"strategies.{i}", c) for i, c in enumerate(self.strategies)), *later]:
+            if cfg.verify_label and self.task != "classification":
+                raise ValueError(f"{field}.verify_label: only a classification task has labels to verify")
+            # a default check of a rounds strategy that never runs (max_rounds: 0) needs nothing
+            runs = field != "rounds.strategy" or self.rounds.max_rounds > 0 or cfg.verify_label
+            if runs and self.checks_label(cfg) and self.label_strategy is None:
+                default = "" if cfg.verify_label else (f" ({cfg.name} writes new texts, so it checks their labels by default; "
+                                                        f"or set {field}.verify_label: false to keep its rows unchecked)")
+                raise ValueError(f"{field}.verify_label: checking the teacher's label needs a `label` strategy in strategies, "
+                                 f"whose labels of the labelled seeds measure how far the teacher can be trusted{default}")
 
     def _check_distill(self) -> None:
         # a causal_lm student learns text answers: it would silently ignore label distributions and row weights
@@ -163,6 +173,12 @@ class PipelineSpec(_Strict):
     def label_strategy(self) -> StrategySpec | None:
         """The first `label` strategy: its prompt labels the pool, and its seed labels measure the teacher."""
         return next((s for s in self.strategies if s.name == "label"), None)
+
+    def checks_label(self, cfg: StrategySpec) -> bool:
+        """Whether the teacher re-labels this strategy's new texts: its verify_label, else its default for this task."""
+        if cfg.verify_label is not None:
+            return cfg.verify_label
+        return self.task == "classification" and STRATEGY_CATALOG[cfg.name].verify_label_default
 
     @property
     def metrics(self) -> list[str]:

@@ -21,23 +21,33 @@ class StrategyInfo:
     # True when the row poses the seed's own question (maybe reworded), so its answer must be the
     # seed's answer; False when it writes a new question whose answer is its own
     same_problem: bool
-    # whether the teacher re-labels the strategy's new texts unless the spec says (StrategySpec.verify_label)
+    # whether, in a classification task, the teacher re-labels the strategy's new texts unless the spec says
+    # (StrategySpec.verify_label): on for every strategy that writes a new text for a label, since a rewrite can lose
+    # the meaning its claimed label rests on; a math task has no labels, so there it is always off
     verify_label_default: bool = False
 
 
 STRATEGY_CATALOG: dict[str, StrategyInfo] = {
     "label": StrategyInfo(("classification",), ("instruction", "input", "choices"), same_problem=True),
-    "rephrase": StrategyInfo(("classification", "math"), ("instruction", "input"), same_problem=True),
-    "new_question": StrategyInfo(("classification", "math"), ("instruction", "input", "label"), same_problem=False),
+    "rephrase": StrategyInfo(("classification", "math"), ("instruction", "input"), same_problem=True,
+                             verify_label_default=True),
+    "new_question": StrategyInfo(("classification", "math"), ("instruction", "input", "label"), same_problem=False,
+                                 verify_label_default=True),
     "answer_augment": StrategyInfo(("math",), ("instruction", "input"), same_problem=True),
     "revthink": StrategyInfo(("math",), ("instruction", "input"), same_problem=True),
     "rationale": StrategyInfo(("classification", "math"), ("instruction", "input", "label"), same_problem=True),
     "error_driven": StrategyInfo(("classification", "math"), ("instruction", "input", "label", "prediction"),
-                                 same_problem=False),
-    # the row's label is its own, not its seed's; whether the rewrite took it is the teacher's call, so checked by default
+                                 same_problem=False, verify_label_default=True),
+    # the row's label is its own, not its seed's; whether the rewrite took it is the teacher's call
     "hard_negative": StrategyInfo(("classification",), ("instruction", "input", "label", "flipped"), same_problem=False,
                                   verify_label_default=True),
 }
+
+
+# The strategies whose label check became the default with verify_label_default on for every text-writing one
+# (hard_negative was checked before): a spec that leaves verify_label unset on one of them keeps different rows
+# than it did, so the assets those rows change mark it in their code version (strategies/label_check.py).
+CHECKED_SINCE_DEFAULT = ("error_driven", "new_question", "rephrase")
 
 
 def strategy_info(name: str) -> StrategyInfo:

@@ -184,7 +184,7 @@ def test_active_selection_and_label_checks_are_validated_by_field(tmp_path: Path
         tmp_path, rounds={"max_rounds": 1, "strategy": None})
     ok = load_spec(write_spec(tmp_path, strategies=[{"name": "label", "pool_rows": 3}, {"name": "hard_negative"}],
                               rounds={"max_rounds": 1, "active": {"pool_rows": 2}, "strategy": {"name": "hard_negative"}}))
-    assert ok.strategies[1].checks_label and not ok.strategies[0].checks_label and ok.rounds.strategy.checks_label
+    assert ok.checks_label(ok.strategies[1]) and not ok.checks_label(ok.strategies[0]) and ok.checks_label(ok.rounds.strategy)
     math = {"task": "math", "instruction": "Solve.", "labels": [], "label_words": {},
             "seeds": [{"path": str(DATA / "math_seeds.jsonl"), "input": "problem", "target": "answer"}],
             "eval": {"path": str(DATA / "math_test.jsonl"), "input": "problem", "target": "answer"}}

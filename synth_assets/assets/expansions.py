@@ -18,6 +18,7 @@ from synth_assets.inference.budget import teacher_budget
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.strategies.expand import expand, pool_sample
+from synth_assets.strategies.label_check import default_check_mark, label_checked
 
 CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
 
@@ -48,11 +49,13 @@ def _code_version(b: Build, r: int) -> str:
     spec = b.spec
     if r == 0:
         sections = ('teacher', 'strategies', 'instruction', 'labels', 'label_words', 'task', 'budget')
-        return f"{CODE_VERSION}-{spec.section_hash(*sections)}-{b.strategy_versions}"
+        checks = default_check_mark(spec, 0)
+        return f"{CODE_VERSION}-{spec.section_hash(*sections)}-{b.strategy_versions}{checks}"
     # the label prompt reads the active pool and checks claimed labels: editing it changes those calls
     label_version = stable_hash(spec.label_strategy.model_dump(mode="json") if spec.label_strategy else None, length=8)
     sections = ('teacher', 'instruction', 'labels', 'label_words', 'task', 'budget')
-    return f"{b.round_version(r)}-{spec.section_hash(*sections)}-{label_version}-{b.strategy_versions}"
+    checks = default_check_mark(spec, r)
+    return f"{b.round_version(r)}-{spec.section_hash(*sections)}-{label_version}-{b.strategy_versions}{checks}"
 
 
 def _description(b: Build, r: int) -> str:
@@ -98,8 +101,9 @@ def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_
     return df, stats, teacher
 
 
-def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, teacher: TeacherSession):
-    """The expansions table with what its calls cost, the same for every round."""
+def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, teacher: TeacherSession, label_checked: list[str]):
+    """The expansions table with what its calls cost, the same for every round; `label_checked`: the strategies whose
+    texts the teacher re-labelled (the resolved verify_label)."""
     if stats.skipped:
         context.log.warning(f"teacher budget reached: {stats.skipped} calls skipped (rows with error "
                             f"'skipped: ...'); raise budget.max_usd / max_calls and materialise again to make them")
@@ -110,6 +114,7 @@ def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, t
     return table_output(
         df,
         teacher_model=teacher.model_id,
+        label_checked=MetadataValue.json(label_checked),
         teacher_calls=stats.calls,
         cache_hits=stats.cache_hits,
         cache_hit_rate=MetadataValue.float(stats.cache_hits / stats.unique if stats.unique else 1.0),
@@ -145,6 +150,6 @@ def build_expansions(b: Build, r: int = 0):
                 if "mixture" in inputs:
                     errors = allocated_errors(b.spec, errors, inputs["seeds"], inputs["mixture"])
                 df, stats, teacher = _round_expansions(b, r, context, errors, inputs.get("active_pool"), earlier)
-        return _output(context, df, stats, teacher)
+        return _output(context, df, stats, teacher, label_checked(b.spec, r))
 
     return expansions

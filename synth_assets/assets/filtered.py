@@ -17,6 +17,7 @@ from synth_assets.filters.student_aware import StudentPredict
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
+from synth_assets.strategies.label_check import default_check_mark, label_checked
 
 # 2: eval_set input; near-duplicate, semantic-duplicate and contamination verdicts
 # 3: answer checks (verified, majority_answer, agreement), judge and rationale columns
@@ -51,10 +52,12 @@ def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
 def _code_version(b: Build, r: int) -> str:
     spec = b.spec
     if r > 0:
-        return f"{b.round_version(r)}-{spec.section_hash('filters', 'labels')}"
+        checks = default_check_mark(spec, r)
+        return f"{b.round_version(r)}-{spec.section_hash('filters', 'labels')}{checks}"
     # with the student-aware filter on, the seeds-only student's settings shape the verdicts too
     student_sections = ("student", "instruction", "task") if spec.filters.student_aware.enabled else ()
-    return f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}"
+    checks = default_check_mark(spec, 0)
+    return f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}{checks}"
 
 
 def _description(b: Build, r: int) -> str:
@@ -100,6 +103,7 @@ def build_filtered(b: Build, r: int = 0):
             reject_reasons=MetadataValue.json(report.reasons),
             teacher_confidence=MetadataValue.json(report.confidence),
             filter_config_hash=report.filter_config_hash,
+            label_checked=MetadataValue.json(label_checked(b.spec, r)),
             by_strategy=MetadataValue.md(preview_markdown(by_strategy, rows=50)),
             length_histogram=MetadataValue.md(length_chart(df)),
         )

@@ -17,8 +17,8 @@ def label_rows() -> pl.Expr:
 
 def checked_rows(spec: PipelineSpec, columns: Sequence[str]) -> pl.Expr:
     """Rows whose text the teacher re-labelled (verify_label): round 0 by its strategies, later rounds by rounds.strategy."""
-    first = [cfg.name for cfg in spec.strategies if cfg.checks_label]
-    later = [spec.rounds.strategy.name] if spec.rounds.strategy and spec.rounds.strategy.checks_label else []
+    first = [cfg.name for cfg in spec.strategies if spec.checks_label(cfg)]
+    later = [spec.rounds.strategy.name] if spec.rounds.strategy and spec.checks_label(spec.rounds.strategy) else []
     in_round = pl.col("round") if "round" in columns else pl.lit(0)
     strategy = pl.col("strategy")
     return ~label_rows() & pl.when(in_round == 0).then(strategy.is_in(first)).otherwise(strategy.is_in(later))

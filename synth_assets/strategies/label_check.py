@@ -18,6 +18,32 @@ from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec, StrategySpec
 from synth_assets.strategies import STRATEGIES, Seed
 from synth_assets.strategies.extras import RowExtra
+from synth_assets.strategy_catalog import CHECKED_SINCE_DEFAULT
+
+# the code-version mark of the assets whose rows the default label check of text-writing strategies changed
+DEFAULT_CHECK_MARK = "-lc1"
+
+
+def round_strategies(spec: PipelineSpec, round_: int) -> list[StrategySpec]:
+    """The strategies a round expands with: the spec's in round 0, rounds.strategy after."""
+    return spec.strategies if round_ == 0 else [s for s in [spec.rounds.strategy] if s is not None]
+
+
+def label_checked(spec: PipelineSpec, round_: int) -> list[str]:
+    """The strategies of a round whose texts the teacher re-labels: verify_label as resolved (asset metadata)."""
+    return [cfg.name for cfg in round_strategies(spec, round_) if spec.checks_label(cfg)]
+
+
+def default_check_mark(spec: PipelineSpec, round_: int) -> str:
+    """DEFAULT_CHECK_MARK when a strategy of the round is label-checked only because checking became its default, else ''.
+
+    A spec that leaves verify_label unset on rephrase, new_question or error_driven in a classification task now keeps
+    only the rows the teacher agrees with, so the expansions and filtered assets of those strategies must be stale;
+    every other spec (verify_label set either way, a math task, hard_negative, checked before) keeps its code versions.
+    """
+    changed = any(cfg.verify_label is None and cfg.name in CHECKED_SINCE_DEFAULT and spec.checks_label(cfg)
+                  for cfg in round_strategies(spec, round_))
+    return DEFAULT_CHECK_MARK if changed else ""
 
 
 def _check_calls(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: TeacherSession,
@@ -25,7 +51,7 @@ def _check_calls(spec: PipelineSpec, rows: list[dict[str, Any]], teacher: Teache
     """One label-scoring call per row (by position) of a strategy whose labels are checked."""
     label = STRATEGIES["label"]
     label_cfg = label_cfg or spec.label_strategy or StrategySpec(name="label")
-    checked = {cfg.name for cfg in spec.strategies if cfg.checks_label}
+    checked = {cfg.name for cfg in spec.strategies if spec.checks_label(cfg)}
     calls: dict[int, TeacherCall] = {}
     for i, row in enumerate(rows):
         if row["strategy"] not in checked or row["error"] is not None or not row["input"]:

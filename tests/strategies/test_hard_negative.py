@@ -120,7 +120,7 @@ def test_a_failed_label_check_rejects_the_row(tmp_path: Path) -> None:
 
 def test_label_checks_follow_the_config_of_the_round_that_made_the_row(tmp_path: Path) -> None:
     # round 0 rephrases unchecked; the rounds' rephrase is checked: an unchecked round-1 row is rejected
-    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "label"}, {"name": "rephrase"}],
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "label"}, {"name": "rephrase", "verify_label": False}],
                                 rounds={"max_rounds": 1, "strategy": {"name": "rephrase", "verify_label": True}},
                                 filters={"confidence": {"min_precision": 0.5, "min_support": 2}}))
     rows = pl.DataFrame({"row_id": ["r0", "r1"], "seed_id": ["s1", "s1"], "strategy": ["rephrase"] * 2, "sample_idx": [0, 0],
