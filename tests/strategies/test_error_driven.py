@@ -67,7 +67,9 @@ def test_well_formed_replies(tmp_path: Path) -> None:
 
 
 def test_expand_reads_predictions_from_the_seeds_frame(tmp_path: Path) -> None:
-    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "error_driven"}, {"name": "rephrase"}]))
+    # no label strategy to check the new texts with: this test reads only which seeds the strategies fire on
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "error_driven", "verify_label": False},
+                                                      {"name": "rephrase", "verify_label": False}]))
     seeds = pl.DataFrame({"seed_id": ["s1", "s2"], "input": ["Lovely tea, will buy again.", "Stale chips."],
                           "target": ["great", "other"], "prediction": ["other", None]})
     df, _ = expand(spec, seeds, TeacherSession(FakeBackend(), TeacherCache(tmp_path / "wh"), 4, teacher_budget(spec)))

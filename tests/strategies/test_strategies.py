@@ -77,7 +77,8 @@ def test_top_logprobs_from_the_spec_reach_the_request_and_the_expansions_row(tmp
     from synth_assets.inference.fake_backend import FakeBackend
     from synth_assets.strategies.expand import expand
 
-    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "rephrase", "top_logprobs": 3}]))
+    # no label strategy to check the rewrites with: this test reads only the rewrites' own calls
+    spec = load_spec(write_spec(tmp_path, strategies=[{"name": "rephrase", "top_logprobs": 3, "verify_label": False}]))
     req = STRATEGIES["rephrase"].request(spec, spec.strategies[0], SEED, 0)
     assert req.params.top_logprobs == 3
     seeds = pl.DataFrame({"seed_id": ["s1", "s2"], "input": [SEED.input, "Lovely tea, will buy again."],
