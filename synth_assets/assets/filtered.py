@@ -49,15 +49,21 @@ def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
     return ins
 
 
+# calibrate: auto picks calibration only when it beats raw scores by more than noise (a sign test, filters/confidence.py):
+# only pipelines that leave it at auto may read their label scores differently, so only theirs are marked
+AUTO_CALIBRATION_MARK = "-cal2"
+
+
 def _code_version(b: Build, r: int) -> str:
     spec = b.spec
+    auto = AUTO_CALIBRATION_MARK if spec.task == "classification" and spec.filters.confidence.calibrate == "auto" else ""
     if r > 0:
         checks = default_check_mark(spec, r)
-        return f"{b.round_version(r)}-{spec.section_hash('filters', 'labels')}{checks}"
+        return f"{b.round_version(r)}-{spec.section_hash('filters', 'labels')}{checks}{auto}"
     # with the student-aware filter on, the seeds-only student's settings shape the verdicts too
     student_sections = ("student", "instruction", "task") if spec.filters.student_aware.enabled else ()
     checks = default_check_mark(spec, 0)
-    return f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}{checks}"
+    return f"{FILTERED_VERSION}-{spec.section_hash('filters', 'labels', *student_sections)}{checks}{auto}"
 
 
 def _description(b: Build, r: int) -> str:

@@ -56,18 +56,43 @@ def test_calibration_removes_the_label_prior(tmp_path: Path) -> None:
     assert [round(c, 6) for c in raw["confidence"]] == [2.5, 1.5]
 
 
-def test_auto_calibration_follows_accuracy_on_known_seeds(tmp_path: Path) -> None:
-    from synth_assets.filters.confidence import use_calibration
+def _disagreeing_seeds(wins: int, losses: int, ties: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Label rows and seed truths where calibration gets `wins` seeds right that raw scores get wrong, raw `losses` the
+    reverse, and both get `ties` right. The teacher prefers "yes" by 2 nats: relative to that prior a row at
+    (-1.0, -2.5) leans "other", so it reads "great" raw and "other" calibrated; (-1.0, -3.5) reads "great" both ways."""
+    lean, plain = {"great": -1.0, "other": -2.5}, {"great": -1.0, "other": -3.5}
+    rows = [(lean, "other")] * wins + [(lean, "great")] * losses + [(plain, "great")] * ties
+    # the prior is the mean over all rows: unlabelled padding keeps it near 2 nats whatever the mix above
+    rows += [({"great": -1.0, "other": -3.0}, None)] * 20
+    ids = [f"s{i}" for i in range(len(rows))]
+    label_rows = pl.DataFrame({"seed_id": ids, "label_scores": [json.dumps(s) for s, _ in rows],
+                               "target": ["great"] * len(rows), "confidence": [1.0] * len(rows)})
+    truth = pl.DataFrame({"seed_id": ids, "_seed_target": [t for _, t in rows]}).drop_nulls()
+    return label_rows, truth
+
+
+def test_auto_calibration_needs_a_win_larger_than_noise_on_the_known_seeds(tmp_path: Path) -> None:
+    from synth_assets.filters.confidence import calibration_record, use_calibration
 
     spec = _spec(tmp_path)  # calibrate: auto by default
-    scores = [{"great": -1.0, "other": -3.5}, {"great": -1.0, "other": -2.5}]
-    rows = pl.DataFrame({"seed_id": ["a", "b"], "label_scores": [json.dumps(s) for s in scores],
-                         "target": ["great", "great"], "confidence": [2.5, 1.5]})
-    # truth great/other: only calibration gets b right; truth great/great: raw is better
-    assert use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "other"]}), spec)
-    assert not use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "great"]}), spec)
+    by_one = _disagreeing_seeds(wins=3, losses=2, ties=40)
+    assert calibration_record(*by_one, spec.labels) == (3, 2)
+    assert not use_calibration(*by_one, spec)  # one seed better: noise, the raw scores stay
+    assert not use_calibration(*_disagreeing_seeds(wins=1, losses=0, ties=40), spec)
+    by_many = _disagreeing_seeds(wins=9, losses=1, ties=40)
+    assert calibration_record(*by_many, spec.labels) == (9, 1) and use_calibration(*by_many, spec)
+    assert not use_calibration(*_disagreeing_seeds(wins=1, losses=9, ties=40), spec)
     forced = _spec(tmp_path, calibrate=True)
-    assert use_calibration(rows, pl.DataFrame({"seed_id": ["a", "b"], "_seed_target": ["great", "great"]}), forced)
+    assert use_calibration(*by_one, forced) and use_calibration(*_disagreeing_seeds(wins=0, losses=5, ties=5), forced)
+    assert not use_calibration(*by_many, _spec(tmp_path, calibrate=False))
+
+
+def test_the_sign_test_counts_only_the_seeds_the_readings_disagree_on() -> None:
+    from synth_assets.filters.confidence import sign_test_p
+
+    assert sign_test_p(0, 0) == 1.0 and sign_test_p(3, 2) == 0.5
+    assert sign_test_p(5, 0) == 1 / 32 and sign_test_p(4, 0) == 1 / 16  # five straight wins is the fewest that pass
+    assert sign_test_p(7, 1) < 0.05 < sign_test_p(6, 1)
 
 
 def test_teacher_good_everywhere_keeps_every_label(tmp_path: Path) -> None:
@@ -75,3 +100,14 @@ def test_teacher_good_everywhere_keeps_every_label(tmp_path: Path) -> None:
     cal = pl.DataFrame({"confidence": [3.0, 2.0, 1.0, 0.5], "correct": [True, True, False, True]})
     report = choose_threshold(cal, spec)
     assert report.threshold == 0.0 and report.support_above_threshold == 4
+
+
+def test_only_pipelines_left_at_calibrate_auto_get_a_new_filtered_version(tmp_path: Path) -> None:
+    from synth_assets.assets.common import Build
+    from synth_assets.assets.filtered import AUTO_CALIBRATION_MARK, build_filtered
+
+    def version(spec) -> str:
+        return next(iter(build_filtered(Build(spec, tmp_path)).code_versions_by_key.values()))
+
+    assert AUTO_CALIBRATION_MARK in version(_spec(tmp_path))  # auto may now read the scores raw
+    assert not any(AUTO_CALIBRATION_MARK in version(_spec(tmp_path, calibrate=c)) for c in (True, False))
