@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # torch and transformers cost seconds to import; only load() 
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+logger = logging.getLogger("synth.teacher")
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16"}
 
@@ -55,10 +57,25 @@ class TransformersBackend:
 
     @property
     def model_id(self) -> str:
-        """Name plus a fingerprint of the files, so changed weights or chat template miss the cache."""
+        """Name plus a fingerprint of the files, so changed weights or chat template miss the cache.
+
+        A dtype other than float32 is part of it too: bf16 moves label log-probs by ~1e-2 and changes
+        greedy text, so a cache filled in float32 must not answer a bf16 run (or the reverse).
+        """
         if self._model_id is None:
-            self._model_id = f"{self.model}@{dir_fingerprint(self._local_dir())}"
+            dtype = self._resolved()[1]
+            suffix = "" if dtype == "float32" else f"/{dtype}"  # float32 ids stay as they were before dtypes counted
+            self._model_id = f"{self.model}@{dir_fingerprint(self._local_dir())}{suffix}"
         return self._model_id
+
+    def _resolved(self) -> tuple[str, str]:
+        """(device, dtype) that `auto` stands for here: CUDA and bf16 when a GPU is visible, else CPU and float32."""
+        device = self.device
+        if device == "auto":
+            import torch  # only `auto` needs to look for a GPU
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return device, _DTYPES.get(self.dtype) or ("bfloat16" if device.startswith("cuda") else "float32")
 
     def load(self) -> None:
         """Load model and tokenizer once; generate() calls this, call it early to pay the cost up front."""
@@ -67,10 +84,10 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        device = self.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype_name = _DTYPES.get(self.dtype) or ("bfloat16" if device.startswith("cuda") else "float32")
+        device, dtype_name = self._resolved()
+        if device == "cpu" and dtype_name == "bfloat16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            logger.warning("teacher.dtype is bfloat16 but this CPU has no native bf16 (AVX512-BF16 or AMX): "
+                           "it will run slower than float32; set teacher.dtype: float32")
         path = self._local_dir()
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype_name))

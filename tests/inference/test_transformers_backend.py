@@ -36,6 +36,17 @@ def test_import_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_model_id_names_a_dtype_other_than_float32(tmp_path) -> None:
+    # bf16 moves scores and greedy text: a float32 cache must not answer a bf16 run, nor the reverse
+    (tmp_path / "config.json").write_text("{}")
+    plain = TransformersBackend(str(tmp_path), device="cpu").model_id
+    assert TransformersBackend(str(tmp_path), device="cpu", dtype="float32").model_id == plain
+    assert TransformersBackend(str(tmp_path), device="cpu", dtype="fp32").model_id == plain
+    bf16 = TransformersBackend(str(tmp_path), device="cpu", dtype="bf16").model_id
+    assert bf16 == f"{plain}/bfloat16" and TransformersBackend(str(tmp_path), device="cpu", dtype="bfloat16").model_id == bf16
+    assert TransformersBackend(str(tmp_path), device="cuda").model_id == bf16  # auto on a GPU is bf16
+
+
 def test_failed_batch_is_retried_row_by_row() -> None:
     backend = TransformersBackend(MODEL, batch_size=4)  # never loaded: batching needs no model
     calls: list[list[int]] = []
