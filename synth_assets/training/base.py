@@ -41,6 +41,7 @@ class TrainConfig:
     soft_labels: bool = False
     temperature: float = 1.0
     alpha: float = 0.5
+    logits: bool = False  # causal_lm: token-level KD against the teacher's stored top-k (training/logit_kd.py)
 
     def __post_init__(self) -> None:
         # MiniLM cannot generate text, so the encoder default would only fail later for a causal_lm student.
@@ -56,7 +57,9 @@ class TrainConfig:
                 del fields[name]
         else:
             fields["target_modules"] = list(self.target_modules)
-        if not self.soft_labels:
+        if not self.logits:
+            del fields["logits"]
+        if not self.soft_labels and not self.logits:
             # a student that learns only hard targets ignores the distillation settings
             for name in DISTILL_FIELDS:
                 del fields[name]
@@ -95,7 +98,8 @@ class Trainer(Protocol):
         `labels`: a classifier's label set, in the order of its outputs (every target must be one);
         a student that answers in free text (causal_lm) ignores it, so None or the spec's labels both do.
         `target_probs` (per row, in `labels` order) and `weights`: soft targets and row weights, which
-        only classifiers learn from.
+        only classifiers learn from. The causal LM alone also takes `teacher_tokens` (per row the teacher's
+        stored token distributions, or None) for logit distillation (config.logits).
         """
         ...
 

@@ -11,14 +11,16 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synth_assets.student_kinds import CAUSAL_LM_KIND
 from synth_assets.training.base import TrainConfig, TrainReport, write_labels
+from synth_assets.training.logit_kd import attach_teacher, check_teacher_tokens, kd_accumulate
+from synth_assets.training.loss_curve import LossCurve
 from synth_assets.training.optim import adamw_with_warmup
-from synth_assets.training.sft_data import Encoded, check_pairs, collate, encode_pairs, labelled_tokens
+from synth_assets.training.sft_data import Encoded, Example, check_pairs, collate, encode_pairs, labelled_tokens
 
 KIND = CAUSAL_LM_KIND
 FINETUNE_MODES = ("lora", "full")
@@ -36,6 +38,13 @@ class CausalLMReport(TrainReport):
     n_truncated: int = 0
     n_dropped: int = 0
     trainable_params: int = 0
+    # logit distillation (config.logits): rows that learn the teacher's token distributions, rows whose stored
+    # tokens did not line up with the target (cross-entropy only), and the target tokens that did
+    n_kd_rows: int = 0
+    n_kd_misaligned: int = 0
+    n_kd_tokens: int = 0
+    # per point: the last step it covers and the mean loss, CE and KL (KL per aligned token; None without KD)
+    loss_curve: list[dict[str, float | None]] = field(default_factory=list)
 
 
 def check_config(config: TrainConfig) -> None:
@@ -53,9 +62,14 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError(f"TrainConfig.lora_dropout is {config.lora_dropout}; it must be in [0, 1)")
 
 
-def train_causal_lm(prompts: list[str], targets: list[str], config: TrainConfig, out_dir: Path) -> CausalLMReport:
-    """Fine-tune on (prompt, target) pairs and save a merged, self-contained model dir to `out_dir`."""
-    model, tokenizer, report = fit(prompts, targets, config)
+def train_causal_lm(prompts: list[str], targets: list[str], config: TrainConfig, out_dir: Path,
+                    teacher_tokens: list[str | None] | None = None) -> CausalLMReport:
+    """Fine-tune on (prompt, target) pairs and save a merged, self-contained model dir to `out_dir`.
+
+    `teacher_tokens` (config.logits): per row the teacher's stored token distributions of its target
+    (expansions.token_logprobs JSON), None for rows without one (seeds): see training/logit_kd.py.
+    """
+    model, tokenizer, report = fit(prompts, targets, config, teacher_tokens)
     save(model, tokenizer, config, Path(out_dir))
     return report
 
@@ -67,18 +81,20 @@ class CausalLMTrainer:
 
     def train(self, texts: list[str], targets: list[str], labels: list[str] | None, config: TrainConfig,
               out: Path, *, target_probs: list[list[float]] | None = None,
-              weights: list[float] | None = None) -> CausalLMReport:
+              weights: list[float] | None = None, teacher_tokens: list[str | None] | None = None) -> CausalLMReport:
         """Fine-tune and save; `labels` is not used: the student answers in text (see read_label at predict time)."""
         if target_probs is not None or weights is not None:
             raise ValueError("a causal_lm student learns the teacher's text; soft label targets and row weights are for classifiers")
-        return train_causal_lm(texts, targets, config, out)
+        return train_causal_lm(texts, targets, config, out, teacher_tokens)
 
 
-def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[Any, Any, CausalLMReport]:
+def fit(prompts: list[str], targets: list[str], config: TrainConfig,
+        teacher_tokens: list[str | None] | None = None) -> tuple[Any, Any, CausalLMReport]:
     """Train in memory; the returned model is a PeftModel under LoRA (save() merges it)."""
     # Validate before the heavy imports so a bad row fails in milliseconds, not after loading torch.
     check_config(config)
     check_pairs(prompts, targets)
+    check_teacher_tokens(config.logits, len(prompts), teacher_tokens)
     import torch
     from tqdm.auto import tqdm
 
@@ -90,6 +106,13 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = _load(config, device)
     data = _encode(tokenizer, prompts, targets, config)
+    kd = None
+    if teacher_tokens is not None:
+        kd = attach_teacher(tokenizer, data, teacher_tokens, config.temperature)
+        data = kd.data
+        logger.info("logit distillation: %d rows learn the teacher's token distributions (%d tokens), %d rows "
+                    "whose stored tokens do not line up with the target train on cross-entropy alone",
+                    kd.n_kd_rows, kd.n_kd_tokens, kd.n_misaligned)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     n = len(data.examples)
@@ -108,7 +131,7 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
     loop_start = time.perf_counter()
     bar = tqdm(total=total_steps, desc="sft", disable=not sys.stderr.isatty())
     loop = _Loop(model=model, optimizer=optimizer, scheduler=scheduler, device=device, autocast=autocast,
-                 config=config, total_steps=total_steps, data=data, pad_id=pad_id, bar=bar)
+                 config=config, total_steps=total_steps, data=data, pad_id=pad_id, bar=bar, curve=LossCurve(total_steps))
     epoch = 0
     epoch_losses: list[float] = []
     while loop.step < total_steps:
@@ -119,7 +142,10 @@ def fit(prompts: list[str], targets: list[str], config: TrainConfig) -> tuple[An
                         len(epoch_losses))
     bar.close()
     model.eval()
-    return model, tokenizer, _report(loop, epoch_losses, len(prompts), trainable, start_time, loop_start)
+    report = _report(loop, epoch_losses, len(prompts), trainable, start_time, loop_start)
+    if kd is not None:
+        report.n_kd_rows, report.n_kd_misaligned, report.n_kd_tokens = kd.n_kd_rows, kd.n_misaligned, kd.n_kd_tokens
+    return model, tokenizer, report
 
 
 @dataclass
@@ -138,6 +164,7 @@ class _Loop:
     bar: Any
     step: int = 0
     initial_loss: float = math.nan  # the first step's loss: the base model's fit before any update
+    curve: LossCurve | None = None
 
     def epoch(self, order: list[int], epoch: int) -> list[float]:
         """One pass over the rows in `order`, cut short at total_steps; returns each step's loss."""
@@ -145,8 +172,7 @@ class _Loop:
         micro = [order[i : i + size] for i in range(0, len(order), size)]
         losses: list[float] = []
         for g in range(0, len(micro), accum):
-            batches = [collate([self.data.examples[i] for i in idx], self.pad_id) for idx in micro[g : g + accum]]
-            value = self.update(batches)
+            value = self.update([[self.data.examples[i] for i in idx] for idx in micro[g : g + accum]])
             losses.append(value)
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{value:.4f}")
@@ -157,11 +183,19 @@ class _Loop:
                 break
         return losses
 
-    def update(self, batches: list[dict[str, Any]]) -> float:
+    def update(self, groups: list[list[Example]]) -> float:
         """One optimiser step over one accumulation group; returns the group's loss per labelled token."""
         import torch
 
-        value = _accumulate(self.model, batches, self.device, self.autocast)
+        config = self.config
+        if config.logits:
+            value, ce, kl = kd_accumulate(self.model, groups, self.pad_id, self.device, self.autocast, config.alpha,
+                                          config.temperature)
+        else:  # plain SFT: the model's own loss, as before logit distillation existed
+            value = _accumulate(self.model, [collate(g, self.pad_id) for g in groups], self.device, self.autocast)
+            ce, kl = value, None
+        if self.curve is not None:
+            self.curve.add(self.step + 1, value, ce, kl)
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
         self.optimizer.step()
         self.scheduler.step()
@@ -181,7 +215,7 @@ def _report(loop: _Loop, epoch_losses: list[float], n_rows: int, trainable: int,
     report = CausalLMReport(
         train_loss=train_loss, seconds=seconds, steps=loop.step, n_rows=n_rows, initial_loss=loop.initial_loss,
         seconds_per_step=(end_time - loop_start) / loop.step, n_truncated=len(loop.data.truncated),
-        n_dropped=len(loop.data.dropped), trainable_params=trainable,
+        n_dropped=len(loop.data.dropped), trainable_params=trainable, loss_curve=loop.curve.points if loop.curve else [],
     )
     logger.info("trained %d steps in %.1f s, loss %.4f -> %.4f", loop.step, seconds, loop.initial_loss, train_loss)
     return report

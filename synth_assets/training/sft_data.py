@@ -9,9 +9,12 @@ reproduce prompts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synth_assets.inference.transformers_backend import chat_prompt_ids
+
+if TYPE_CHECKING:
+    from synth_assets.training.logit_kd import TeacherTargets
 
 IGNORE = -100  # the label torch's cross-entropy skips
 
@@ -22,6 +25,8 @@ class Example:
 
     input_ids: list[int]
     labels: list[int]
+    # the teacher's distribution of each target token, where its stored tokens line up (student.distill.logits)
+    teacher: TeacherTargets | None = None
 
 
 @dataclass
