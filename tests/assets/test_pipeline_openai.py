@@ -45,8 +45,12 @@ def test_pipeline_through_http_teacher_keeps_the_key_out(tmp_path: Path, fleet: 
     assert exp.filter(pl.col("strategy") == "label")["target"].is_in(["great", "other"]).all()
     assert {r.server for r in fleet.records} == {0, 1}
     assert all(r.headers.get("Authorization") == f"Bearer {SECRET}" for r in fleet.records)
-    # every call exactly once: nothing lost, nothing duplicated
-    assert sum(fleet.completed.values()) == exp.height + pl.read_parquet(warehouse / "tiny" / "eval_set.parquet").height
+    # every call exactly once: nothing lost, nothing duplicated; each rewrite's label check (verify_label, on by
+    # default) is one more call, whose scores the rewrite's row carries
+    rewrites = exp.filter(pl.col("strategy") == "rephrase")
+    assert rewrites.height and rewrites["label_scores"].null_count() == 0
+    eval_calls = pl.read_parquet(warehouse / "tiny" / "eval_set.parquet").height
+    assert sum(fleet.completed.values()) == exp.height + rewrites.height + eval_calls
 
     # the key is in no table, no catalog, no cache shard, no Dagster event or log
     leaked = [p for root in (warehouse, Path(instance.root_directory)) for p in root.rglob("*")

@@ -53,12 +53,8 @@ def _verdicts(df: pl.DataFrame) -> dict[str, tuple]:
     return {r["row_id"]: tuple(r[c] for c in cols) for r in df.iter_rows(named=True)}
 
 
-# the handmade rephrase rows carry no teacher re-label: these tests read the other filters' verdicts on them
-UNCHECKED = [{"name": "label"}, {"name": "rephrase", "samples": 2, "verify_label": False}]
-
-
 def test_every_filter_names_its_rows(tmp_path: Path) -> None:
-    spec = load_spec(write_spec(tmp_path, strategies=UNCHECKED))
+    spec = load_spec(write_spec(tmp_path))
     df, report = apply_filters(_expansions(), SEEDS, spec, EVAL_SET)
     verdicts = _verdicts(df)
     assert verdicts["r0"] == ("near_duplicate", None, "s1", None, False)
@@ -72,8 +68,7 @@ def test_every_filter_names_its_rows(tmp_path: Path) -> None:
 
 
 def test_switched_off_filters_leave_null_verdicts(tmp_path: Path) -> None:
-    spec = load_spec(write_spec(tmp_path, strategies=UNCHECKED,
-                                filters={"near_dedup": {"enabled": False}, "decontamination": {"enabled": False}}))
+    spec = load_spec(write_spec(tmp_path, filters={"near_dedup": {"enabled": False}, "decontamination": {"enabled": False}}))
     df, _ = apply_filters(_expansions(), SEEDS, spec, EVAL_SET)
     verdicts = _verdicts(df)
     assert df["near_dup_of"].null_count() == df.height and df["contaminated"].null_count() == df.height
@@ -81,7 +76,7 @@ def test_switched_off_filters_leave_null_verdicts(tmp_path: Path) -> None:
 
 
 def test_without_an_eval_set_nothing_is_contaminated(tmp_path: Path) -> None:
-    df, _ = apply_filters(_expansions(), SEEDS, load_spec(write_spec(tmp_path, strategies=UNCHECKED)))
+    df, _ = apply_filters(_expansions(), SEEDS, load_spec(write_spec(tmp_path)))
     assert df["contaminated"].null_count() == df.height
     assert _verdicts(df)["r4"][0] is None
 
