@@ -59,7 +59,8 @@ class Strategy:
     dedup_on: ClassVar[tuple[str, ...]] = ("input",)
     # the placeholders its prompt templates are filled with (a user's prompt may use only these)
     placeholders: ClassVar[tuple[str, ...]]
-    # whether the teacher re-labels the strategy's new texts unless the spec says (StrategySpec.verify_label)
+    # whether, in a classification task, the teacher re-labels the strategy's new texts unless the spec says
+    # (StrategySpec.verify_label; PipelineSpec.checks_label resolves it)
     verify_label_default: ClassVar[bool]
     # the teacher scores label words on the seed's own text: its rows label a text rather than write one
     scores_labels: bool = False

@@ -1,4 +1,9 @@
-"""Question/text rephrase ("Balancing Cost"): new wording of a labelled seed that keeps its label."""
+"""Question/text rephrase ("Balancing Cost"): new wording of a labelled seed that keeps its label.
+
+A small model's rewrite can lose the meaning the label rests on, so in a classification task the
+teacher re-labels each rewrite (verify_label, on by default) and the row keeps the seed's label only
+when the teacher agrees, confidently; a math rewrite keeps its seed's answer (the answer checks judge it).
+"""
 
 from __future__ import annotations
 
