@@ -19,10 +19,15 @@ from synth_assets.storage.temp_files import temp_dir
 MANIFEST = "manifest.json"
 # Bump when training code changes in a way that makes old checkpoints wrong to reuse.
 TRAINING_CODE_VERSION = "1"
+# The same, for one student kind's own training code, so a change there retrains only that kind.
+KIND_CODE_VERSIONS = {"encoder_classifier": "2"}  # 2: batches sorted by length within windows (length_batches)
 
 
 def checkpoint_key(train_version: str, config: dict[str, Any], base_model: str) -> str:
-    return stable_hash(train_version, config, base_model, TRAINING_CODE_VERSION, length=20)
+    """hash(train data version, training config, base model, training code); kinds at version 1 keep their old keys."""
+    kind_version = KIND_CODE_VERSIONS.get(str(config.get("kind")))
+    extra = (kind_version,) if kind_version else ()
+    return stable_hash(train_version, config, base_model, TRAINING_CODE_VERSION, *extra, length=20)
 
 
 def cached_checkpoint(

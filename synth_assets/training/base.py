@@ -42,6 +42,9 @@ class TrainConfig:
     temperature: float = 1.0
     alpha: float = 0.5
     logits: bool = False  # causal_lm: token-level KD against the teacher's stored top-k (training/logit_kd.py)
+    # encoder_classifier: "bfloat16" runs forward passes under bf16 autocast (fp32 weights and optimiser),
+    # 2x faster on CPUs with native bf16; float32 stays out of the key, so existing keys are unchanged
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         # MiniLM cannot generate text, so the encoder default would only fail later for a causal_lm student.
@@ -59,6 +62,8 @@ class TrainConfig:
             fields["target_modules"] = list(self.target_modules)
         if not self.logits:
             del fields["logits"]
+        if self.precision == "float32":
+            del fields["precision"]
         if not self.soft_labels and not self.logits:
             # a student that learns only hard targets ignores the distillation settings
             for name in DISTILL_FIELDS:

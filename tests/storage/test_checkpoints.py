@@ -43,15 +43,16 @@ def test_failed_training_leaves_nothing_to_reuse(tmp_path: Path) -> None:
 
 def test_classifier_checkpoint_keys_survive_the_causal_lm_fields() -> None:
     # Keys computed before TrainConfig grew the causal_lm fields: an unchanged encoder/TF-IDF config must
-    # keep its key, or every existing student would retrain for nothing.
+    # keep its key, or every existing student would retrain for nothing. The encoder's key moved once on
+    # purpose, from 4d68f15eedf019e517f9, when its batches became length-sorted (KIND_CODE_VERSIONS).
     for config, before in [
-        (TrainConfig(kind="encoder_classifier"), "4d68f15eedf019e517f9"),
+        (TrainConfig(kind="encoder_classifier"), "4c6b932dcb7befdd3093"),
         (TrainConfig(kind="tfidf_logreg", seed=3, epochs=2), "0312311da20848ba94d7"),
     ]:
         assert checkpoint_key("v1", config.as_dict(), config.base_model) == before
     # The new fields are ignored by classifiers, so setting them cannot change a classifier's key either.
     lora = TrainConfig(kind="encoder_classifier", finetune="full", lora_r=64)
-    assert checkpoint_key("v1", lora.as_dict(), lora.base_model) == "4d68f15eedf019e517f9"
+    assert checkpoint_key("v1", lora.as_dict(), lora.base_model) == "4c6b932dcb7befdd3093"
 
 
 def test_causal_lm_keys_follow_every_finetuning_field() -> None:

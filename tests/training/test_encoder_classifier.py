@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from synth_assets.training import Prediction, TrainConfig, TrainReport, get_classifier
-from synth_assets.training.encoder_classifier import FittedEncoder, class_weights, fit
+from synth_assets.training.encoder_classifier import FittedEncoder, class_weights, fit, length_batches
 
 LABELS = ["negative", "positive"]
 # Small batches give 30 optimiser steps on 24 rows: enough to separate the set in ~6 s on 2 cores.
@@ -29,6 +29,35 @@ def trained(
 def test_class_weights_are_inverse_frequency() -> None:
     # 3 "a" and 1 "b" over 2 present classes: 4/(2*3) and 4/(2*1); absent "c" never enters the loss.
     assert class_weights(["a", "a", "a", "b"], ["a", "b", "c"]) == pytest.approx([2 / 3, 2.0, 0.0])
+
+
+def test_length_batches_cover_every_row_once_and_keep_lengths_together() -> None:
+    import torch
+
+    lengths = [(i * 37) % 100 + 1 for i in range(200)]
+    batches = length_batches(lengths, 4, torch.Generator().manual_seed(0))
+    assert sorted(i for b in batches for i in b) == list(range(200)) and len(batches) == 50
+    # a batch pads to its longest row: sorted windows waste far less than random batches do
+    def padded(bs: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) for b in bs)
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(0)).tolist()
+    random = [order[k:k + 4] for k in range(0, 200, 4)]
+    assert padded(batches) < 0.8 * padded(random)
+    # the order of batches is shuffled, not sorted by length, and depends only on the generator
+    widths = [max(lengths[i] for i in b) for b in batches]
+    assert widths != sorted(widths) and widths != sorted(widths, reverse=True)
+    assert batches == length_batches(lengths, 4, torch.Generator().manual_seed(0))
+    assert batches != length_batches(lengths, 4, torch.Generator().manual_seed(1))
+
+
+def test_precision_enters_the_checkpoint_key_only_when_not_float32() -> None:
+    from synth_assets.storage.checkpoints import checkpoint_key
+
+    def key(config: TrainConfig) -> str:
+        return checkpoint_key("v", config.as_dict(), config.base_model)
+    assert "precision" not in CONFIG.as_dict()
+    assert key(CONFIG) == key(TrainConfig(**{**CONFIG.__dict__, "precision": "float32"}))
+    assert key(CONFIG) != key(TrainConfig(**{**CONFIG.__dict__, "precision": "bfloat16"}))
 
 
 def test_label_outside_label_set_is_rejected_by_name(tmp_path: Path) -> None:
@@ -86,3 +115,18 @@ def test_one_row_and_absent_labels_still_predict_over_the_full_label_set(tmp_pat
     assert isinstance(pred, Prediction)
     assert list(pred.probs) == label_set and pred.label in label_set
     assert sum(pred.probs.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_bf16_autocast_trains_and_reloads_in_bf16(sentiment: tuple[list[str], list[str]], tmp_path: Path) -> None:
+    texts, labels = sentiment
+    config = TrainConfig(**{**CONFIG.__dict__, "precision": "bfloat16"})
+    classifier = get_classifier("encoder_classifier")
+    report = classifier.train(texts, labels, LABELS, config, tmp_path)
+    assert report.train_loss < 0.5 * math.log(2)
+    reloaded = get_classifier("encoder_classifier")
+    from synth_assets.training.encoder_classifier import load
+
+    assert load(tmp_path).precision == "bfloat16"
+    preds = reloaded.predict(tmp_path, texts)
+    assert sum(p.label == label for p, label in zip(preds, labels)) / len(labels) >= 0.9
