@@ -84,21 +84,25 @@ def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngr
     n = len(series)
     a, b = hash_constants(2 * seed + 1, num_perm), hash_constants(2 * seed + 2, num_perm)
     sig = np.full((n, num_perm), EMPTY, dtype=np.uint32)
-    # rows in blocks of bounded size, so a 1M-row table does not need gigabytes at once
-    block = (np.cumsum(series.str.len_chars().to_numpy().astype(np.int64) + 1) - 1) // _BLOCK_CHARS
-    edges = np.concatenate([[0], np.flatnonzero(np.diff(block)) + 1, [n]]) if n else np.zeros(1, np.int64)
     workers = _workers()
-    with ThreadPoolExecutor(workers) as pool:  # numpy releases the GIL in these array passes
-        for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist()):
-            shingles, rows = ngrams(tokens(series.slice(lo, hi - lo), unit), ngram)
-            if shingles.size == 0:
-                continue
-            x = shingles >> np.uint64(32)
-            present, starts = np.unique(rows, return_index=True)
-            bounds = np.append(starts, x.size)
-            cuts = np.linspace(0, present.size, workers + 1).astype(np.int64)
-            list(pool.map(lambda p: _fill_signatures(sig, x, lo + present[p[0]:p[1]], bounds[p[0]:p[1] + 1], a, b),
-                          [(p0, p1) for p0, p1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()) if p1 > p0]))
+    # rows in blocks of bounded size, so a 1M-row table does not need gigabytes at once; each worker
+    # takes whole blocks (tokenising, shingling and hashing them), so the word hashing, which is most of
+    # the time, runs on every core too; at least `workers` blocks, so small tables use every core as well
+    chars = series.str.len_chars().to_numpy().astype(np.int64) + 1
+    per_block = max(1, min(_BLOCK_CHARS // workers, -(-int(chars.sum(initial=0)) // workers)))
+    block = (np.cumsum(chars) - 1) // per_block
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(block)) + 1, [n]]) if n else np.zeros(1, np.int64)
+
+    def fill(lo: int, hi: int) -> None:
+        shingles, rows = ngrams(tokens(series.slice(lo, hi - lo), unit), ngram)
+        if shingles.size == 0:
+            return
+        present, starts = np.unique(rows, return_index=True)
+        # blocks hold disjoint rows, so workers write disjoint rows of sig
+        _fill_signatures(sig, shingles >> np.uint64(32), lo + present, np.append(starts, shingles.size), a, b)
+
+    with ThreadPoolExecutor(workers) as pool:  # numpy and polars release the GIL in these array passes
+        list(pool.map(fill, edges[:-1].tolist(), edges[1:].tolist()))
     return sig
 
 
