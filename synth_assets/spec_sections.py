@@ -193,6 +193,9 @@ class StudentSpec(_Strict):
     target_modules: list[str] = Field(["all-linear"], min_length=1)
     max_steps: int | None = Field(None, ge=1)
     grad_accum: int = Field(1, ge=1, le=1024)
+    # encoder_classifier: bfloat16 runs its forward passes under bf16 autocast (weights and optimiser stay
+    # float32): 2x faster training and prediction on CPUs with native bf16 (AVX512-BF16, AMX) and on GPUs
+    precision: Literal["float32", "bfloat16"] = "float32"
     distill: DistillSpec = DistillSpec()
 
     @model_validator(mode="before")
@@ -211,6 +214,9 @@ class StudentSpec(_Strict):
             if stray:
                 raise ValueError(f"{', '.join(stray)}: only a causal_lm student reads these; "
                                  f"remove them or set kind: causal_lm (kind is {self.kind!r})")
+        if self.precision != "float32" and self.kind != "encoder_classifier":
+            raise ValueError(f"precision: only the encoder_classifier student trains under bf16 autocast; "
+                             f"remove it for kind {self.kind!r}")
         return self
 
 

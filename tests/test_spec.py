@@ -162,6 +162,14 @@ def test_causal_lm_fields_on_a_classifier_are_refused_by_name(tmp_path: Path) ->
     assert "student" in msg and "lora_r" in msg and "causal_lm" in msg
 
 
+def test_student_precision_is_for_the_encoder_only(tmp_path: Path) -> None:
+    msg = _error(tmp_path, student={"kind": "tfidf_logreg", "precision": "bfloat16"})
+    assert "student" in msg and "precision" in msg and "encoder_classifier" in msg
+    assert "student.precision" in _error(tmp_path, student={"precision": "fp8"})
+    spec = load_spec(write_spec(tmp_path, student={"precision": "bfloat16"}))
+    assert spec.student.precision == "bfloat16"
+
+
 def test_new_student_fields_leave_existing_student_hashes_alone(tmp_path: Path) -> None:
     # Only fields a user sets enter the hash: an encoder spec hashes as it did before causal_lm existed.
     spec = load_spec(write_spec(tmp_path, student={"kind": "encoder_classifier", "epochs": 2}))

@@ -34,7 +34,7 @@ def train_config(b: Build) -> TrainConfig:
                        lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                        target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum,
                        soft_labels=s.distill.soft_labels, temperature=s.distill.temperature,
-                       alpha=s.distill.alpha)
+                       alpha=s.distill.alpha, precision=s.precision)
 
 
 @dataclass(frozen=True)
