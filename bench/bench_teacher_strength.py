@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/bench_teacher_strength.py [--quick] [--tasks sentiment,courses]
      [--accuracies 0.55,0.7,0.8,0.9,0.95] [--seeds 0,1,2] [--temperature 1.0]
-     [--calibrate auto|true|false] [--json PATH]
+     [--calibrate auto|true|false] [--rephrase] [--drift 0.25] [--json PATH]
 The teacher is simulated (tests/inference/simulated_teacher.py): a loopback OpenAI-compatible server
 that scores the label words from the gold labels, right with probability `accuracy` per text, with
 margins larger on average when it is right. synth runs as a user runs it: one spec per pipeline in a
@@ -14,6 +14,12 @@ Per task, teacher accuracy and student seed:
   soft        the same rows trained on the teacher's label distribution (student.distill.soft_labels)
   weighted    every pool label kept, weighted by its estimated precision (filters.confidence.mode: weight)
   gold        seeds + the whole pool with its true labels, as labelled seeds (the ceiling)
+With --rephrase, two more: hard plus a `rephrase` strategy (2 rewrites per labelled seed), its rows
+  rephrase_off  kept with the seed's label unchecked (verify_label: false)
+  rephrase_on   kept only when the teacher's label of the rewrite is the seed's, confidently (verify_label, the default)
+The simulated teacher rewrites a text by a light paraphrase and labels a rewrite against the gold label of the
+text it paraphrases; `--drift` of the rewrites lose their meaning (they paraphrase a pool text of another label,
+so the seed's label is wrong for them). Reported per variant: rewrites kept and the share whose label is right.
 Reported: held-out accuracy and macro-F1, means over student seeds, and the share of the
 seeds-only -> gold gap each variant closes. `--quick` trains the TF-IDF student; the default, MiniLM.
 """
@@ -42,6 +48,7 @@ from synth_assets.runs import materialize_all  # noqa: E402
 from synth_assets.spec import load_spec  # noqa: E402
 
 VARIANTS = ("hard", "soft", "weighted")
+REPHRASE_VARIANTS = ("rephrase_off", "rephrase_on")
 METRICS = ("accuracy", "macro_f1")
 
 
@@ -62,16 +69,24 @@ def spec_doc(task: Task, variant: str, url: str, model: str, student: dict, temp
         confidence["mode"] = "weight"
     if variant == "soft":
         student = {**student, "distill": {"soft_labels": True, "temperature": temperature}}
+    strategies = [{"name": "label", "prompt": "{instruction}\n\n<text>{input}</text>\n\n" + task.question + " {choices}."}]
+    filters: dict = {"exact_dedup": True, "confidence": confidence}
+    if variant in REPHRASE_VARIANTS:
+        strategies.append({"name": "rephrase", "samples": 2, "verify_label": variant == "rephrase_on",
+                           "prompt": "{instruction}\n\nRewrite the text in other words, keeping its meaning.\n\n<text>{input}</text>"})
+        # a rewrite that lost its meaning paraphrases a pool text: it must not be dropped as that text's near
+        # duplicate before the label check sees it, as a real lost-meaning rewrite would not be
+        filters["near_dedup"] = {"enabled": False}
     return {
-        "name": f"ts_{task.name}_{variant}_{model.replace('.', '').replace('-', '_')}_s{student['seed']}",
+        "name": f"ts_{task.name}_{variant.replace('rephrase_', 'rp')}_{model.replace('.', '').replace('-', '_')}_s{student['seed']}",
         "description": f"teacher-strength bench: {task.name}, {variant}, {model}",
         "task": "classification", "instruction": task.instruction, "labels": task.labels, "label_words": task.label_words,
         "seeds": [{"path": f"{task.name}/seeds.csv", "input": "text", "target": "label"}, pool],
         "eval": {"path": f"{task.name}/test.csv", "input": "text", "target": "label", "metrics": list(METRICS)},
         "teacher": {"backend": "openai", "model": model, "base_urls": [url], "batch_size": 64, "concurrency": 8},
-        # the text between markers, so the simulated teacher finds what it is asked to label
-        "strategies": [{"name": "label", "prompt": "{instruction}\n\n<text>{input}</text>\n\n" + task.question + " {choices}."}],
-        "filters": {"exact_dedup": True, "confidence": confidence},
+        # the text between markers, so the simulated teacher finds what it is asked to label (or rewrite)
+        "strategies": strategies,
+        "filters": filters,
         "student": student,
     }
 
@@ -110,6 +125,17 @@ def kept_labels(warehouse: Path, name: str, task: Task) -> tuple[int | None, flo
     return rows.height, (sum(right) / len(right) if right else None)
 
 
+def kept_rewrites(warehouse: Path, name: str, teacher: SimulatedTeacher, task: Task) -> tuple[int | None, float | None]:
+    """How many rewrites a pipeline's train_set holds, and the share whose label is the gold one of the text they paraphrase."""
+    path = warehouse / name / "train_set.parquet"
+    if not path.exists():
+        return None, None
+    rows = pl.read_parquet(path).filter(pl.col("origin") == "expansion")
+    right = [teacher.gold_of(t) == task.label_words[y] for t, y in rows.select("input", "target").iter_rows()
+             if normalise(t) in teacher.rewrites]
+    return len(right), (sum(right) / len(right) if right else None)
+
+
 def _mean(values: list[float | None]) -> float | None:
     kept = [v for v in values if v is not None]
     return statistics.mean(kept) if kept else None
@@ -128,31 +154,38 @@ def _gap(value: float | None, low: float | None, high: float | None) -> float | 
 
 
 def materialise_task(task: Task, work: Path, warehouse: Path, accuracies: list[float], seeds: list[int], kind: str,
-                     overrides: dict, instance: DagsterInstance) -> tuple[dict, dict]:
+                     overrides: dict, instance: DagsterInstance, rephrase: bool = False,
+                     drift: float = 0.0) -> tuple[dict, dict, dict[float, SimulatedTeacher]]:
     """Every variant of one task at every accuracy and seed, one simulated teacher (server) per accuracy.
 
-    Returns the scores by pipeline and the pipeline of each (variant, accuracy, seed). The gold ceiling
-    does not depend on the teacher (its pool is labelled): it runs once per seed, beside the strongest teacher.
+    Returns the scores by pipeline, the pipeline of each (variant, accuracy, seed) and the teacher of each
+    accuracy (which remembers its rewrites). The gold ceiling does not depend on the teacher (its pool is
+    labelled): it runs once per seed, beside the strongest teacher. `rephrase`: the REPHRASE_VARIANTS too.
     """
     task.write(work / task.name)
     words = list(task.label_words.values())
-    fleets = {a: start(SimulatedTeacher(task.gold_words(), words, a)) for a in accuracies}
+    donors = tuple(task.pool["text"])
+    teachers = {a: SimulatedTeacher(task.gold_words(), words, a, drift=drift, donors=donors) for a in accuracies}
+    fleets = {a: start(t) for a, t in teachers.items()}
+    extra = REPHRASE_VARIANTS if rephrase else ()
     try:
         docs, where = [], {}
         for seed in seeds:
             for a in accuracies:
-                for variant in (*VARIANTS, *(["gold"] if a == accuracies[-1] else [])):
+                for variant in (*VARIANTS, *extra, *(["gold"] if a == accuracies[-1] else [])):
                     doc = spec_doc(task, variant, fleets[a].urls[0], f"simulated-{a:.2f}", _student(kind, seed), **overrides)
                     docs.append(doc)
                     where[(variant, a, seed)] = doc["name"]
-        return run_specs(work, warehouse, docs, instance), where
+        return run_specs(work, warehouse, docs, instance), where, teachers
     finally:
         for fleet in fleets.values():
             fleet.close()
 
 
-def summarise(task: Task, warehouse: Path, scores: dict, where: dict, accuracies: list[float], seeds: list[int]) -> list[dict]:
+def summarise(task: Task, warehouse: Path, scores: dict, where: dict, accuracies: list[float], seeds: list[int],
+              teachers: dict[float, SimulatedTeacher] | None = None) -> list[dict]:
     """One row per accuracy: each variant's mean over seeds (and its spread), and the gap it closes."""
+    variants = [*VARIANTS, *(v for v in REPHRASE_VARIANTS if (v, accuracies[0], seeds[0]) in where)]
     def over_seeds(variant: str, a: float, model: str, metric: str) -> list[float | None]:
         return [scores.get(where[(variant, a, s)], {}).get(model, {}).get(metric) for s in seeds]
 
@@ -162,16 +195,19 @@ def summarise(task: Task, warehouse: Path, scores: dict, where: dict, accuracies
                      "teacher_measured": _mean(over_seeds("hard", a, "teacher", "accuracy"))}
         # the confidence filter's work, from the first seed's hard pipeline (the same labels for every seed)
         row["hard_labels_kept"], row["hard_labels_right"] = kept_labels(warehouse, where[("hard", a, seeds[0])], task)
+        for v in variants[len(VARIANTS):]:  # the rephrase variants: the rewrites they kept, and how many are right
+            row[f"{v}_rewrites_kept"], row[f"{v}_rewrites_right"] = kept_rewrites(warehouse, where[(v, a, seeds[0])],
+                                                                                  teachers[a], task)
         for metric in METRICS:
             sfx = "" if metric == "accuracy" else f"_{metric}"
             per_seed = {"seeds_only": over_seeds("hard", a, "student_seeds_only", metric),
                         "gold": over_seeds("gold", accuracies[-1], "student_synthetic", metric),
-                        **{v: over_seeds(v, a, "student_synthetic", metric) for v in VARIANTS}}
+                        **{v: over_seeds(v, a, "student_synthetic", metric) for v in variants}}
             for name, values in per_seed.items():
                 row[f"{name}{sfx}"] = _mean(values)
                 if metric == "accuracy":
                     row[f"{name}_sd"] = _sd(values)
-            for variant in VARIANTS:
+            for variant in variants:
                 row[f"{variant}_gap_closed{sfx}"] = _gap(row[f"{variant}{sfx}"], row[f"seeds_only{sfx}"], row[f"gold{sfx}"])
         rows.append(row)
     return rows
@@ -195,6 +231,25 @@ def print_table(rows: list[dict], metric: str) -> None:
               + "".join(_fmt(r[c + sfx], 11) for c in cols) + "".join(_fmt(r[f'{v}_gap_closed{sfx}'], 13) for v in VARIANTS))
 
 
+def print_rephrase_table(rows: list[dict]) -> None:
+    """verify_label off vs on: the rewrites each kept, the share of them whose label is right, and held-out scores."""
+    if not rows or "rephrase_on" not in rows[0]:
+        return
+    print("\n== rephrase rows, verify_label off vs on (hard mode). rewrites: kept in train_set / right: share whose "
+          "seed label is the gold label of the text they paraphrase; acc / F1: held-out")
+    print(f"{'task':<10}{'teacher':>8}" + "".join(f"{h:>10}" for h in ("off kept", "off right", "off acc", "off F1",
+                                                                      "on kept", "on right", "on acc", "on F1", "Δ acc", "Δ F1")))
+    for r in rows:
+        cells = []
+        for v in REPHRASE_VARIANTS:
+            kept = r[f"{v}_rewrites_kept"]
+            cells += [f"{kept:>10}" if kept is not None else f"{'-':>10}", _fmt(r[f"{v}_rewrites_right"], 10),
+                      _fmt(r[v], 10), _fmt(r[f"{v}_macro_f1"], 10)]
+        diff = [None if r[f"rephrase_on{m}"] is None or r[f"rephrase_off{m}"] is None else r[f"rephrase_on{m}"] - r[f"rephrase_off{m}"]
+                for m in ("", "_macro_f1")]
+        print(f"{r['task']:<10}{r['teacher_accuracy']:>8.2f}" + "".join(cells) + "".join(_fmt(d, 10) for d in diff))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="TF-IDF student, accuracies 0.55,0.9, one student seed (about 1.5 minutes on 2 cores)")
@@ -205,6 +260,10 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0, help="student.distill.temperature of the soft variant")
     ap.add_argument("--calibrate", choices=["auto", "true", "false"], default="auto",
                     help="filters.confidence.calibrate (auto, the shipped default: whichever labels the seeds better)")
+    ap.add_argument("--rephrase", action="store_true",
+                    help="also run the rephrase_off / rephrase_on variants: rewrites kept unchecked vs checked by the teacher")
+    ap.add_argument("--drift", type=float, default=0.25,
+                    help="with --rephrase: the share of the simulated teacher's rewrites that lose their meaning")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args()
     accuracies = sorted(float(x) for x in (args.accuracies or ("0.55,0.9" if args.quick else "0.55,0.7,0.8,0.9,0.95")).split(","))
@@ -219,13 +278,16 @@ def main() -> None:
     rows = []
     for name in args.tasks.split(","):
         task = TASKS[name]()
-        scores, where = materialise_task(task, work, work / "warehouse", accuracies, seeds, kind, overrides, instance)
-        rows += summarise(task, work / "warehouse", scores, where, accuracies, seeds)
+        scores, where, teachers = materialise_task(task, work, work / "warehouse", accuracies, seeds, kind, overrides,
+                                                   instance, rephrase=args.rephrase, drift=args.drift)
+        rows += summarise(task, work / "warehouse", scores, where, accuracies, seeds, teachers)
     for metric in METRICS:
         print_table(rows, metric)
+    print_rephrase_table(rows)
     print(f"\n{kind} student, seeds {seeds}, {time.perf_counter() - started:.0f} s; work folder {work}")
     if args.json:
-        settings = {"student": kind, "seeds": seeds, "accuracies": accuracies, **overrides}
+        settings = {"student": kind, "seeds": seeds, "accuracies": accuracies, **overrides,
+                    **({"rephrase": True, "drift": args.drift} if args.rephrase else {})}
         args.json.write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
 

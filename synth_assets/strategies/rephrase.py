@@ -2,7 +2,7 @@
 
 A small model's rewrite can lose the meaning the label rests on, so in a classification task the
 teacher re-labels each rewrite (verify_label, on by default) and the row keeps the seed's label only
-when the teacher agrees, confidently; a math rewrite keeps its seed's answer (the answer checks judge it).
+when the teacher agrees, confidently (a math task has no labels to check).
 """
 
 from __future__ import annotations

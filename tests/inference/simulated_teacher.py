@@ -15,7 +15,11 @@ the rest of the probability mass, so the reply reads like the top-20 first-token
 chat-completions server returns for `max_tokens: 1`.
 
 Texts it does not know get a uniformly random label with a wrong answer's margin. Generation
-requests (max_tokens > 1) get a light paraphrase of the text back.
+requests (max_tokens > 1) get a light paraphrase of the text back (`rewrite`), and the teacher
+remembers which text each rewrite paraphrases: asked to label the rewrite, it scores it against that
+text's gold label with the same accuracy model (its own draw, seeded by the rewrite). With `drift`,
+that share of rewrites loses its meaning, as a small model's sometimes does: the rewrite paraphrases
+one of `donors`, a text of another gold label, so the row's claimed (seed) label is wrong.
 """
 
 from __future__ import annotations
@@ -59,21 +63,47 @@ class SimulatedTeacher:
     margin_wrong: float = 0.8
     gold_second: float = 0.6
     shape: float = 2.0  # gamma shape of both margin distributions (lower: wider overlap)
+    drift: float = 0.0  # share of rewrites that lose their meaning: they paraphrase a donor of another label
+    donors: tuple[str, ...] = ()  # texts of known gold label that a lost-meaning rewrite is made from
     seen: Counter[str] = field(default_factory=Counter)  # "right", "wrong", "unknown", "generate": calls answered
+    # normalised rewrite -> the text it paraphrases (its source, or the donor when it lost its meaning)
+    rewrites: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.accuracy <= 1.0:
             raise ValueError(f"accuracy must be in [0, 1], got {self.accuracy}")
+        if not 0.0 <= self.drift <= 1.0:
+            raise ValueError(f"drift must be in [0, 1], got {self.drift}")
         self.gold = {normalise(k): v for k, v in self.gold.items()}
         self.fillers = [f for f in _FILLERS if f.strip() and not any(w.lower().startswith(f.strip().lower()) for w in self.words)]
+
+    def gold_of(self, text: str) -> str | None:
+        """The gold label word of a known text, or of the text a rewrite paraphrases; None for a text it does not know."""
+        key = normalise(text)
+        if key in self.gold:
+            return self.gold[key]
+        source = self.rewrites.get(key)
+        return None if source is None else self.gold.get(normalise(source))
+
+    def rewrite(self, text: str, sample: int = 0) -> str:
+        """A rewrite of `text` (per sample a different lead-in); with probability `drift` one of a donor of another label."""
+        rng = random.Random(hashlib.sha256(f"{self.seed}\0rewrite\0{sample}\0{normalise(text)}".encode()).digest())
+        gold, base = self.gold.get(normalise(text)), text
+        if gold is not None and rng.random() < self.drift:
+            others = [d for d in self.donors if self.gold.get(normalise(d)) not in (None, gold)]
+            base = rng.choice(others) if others else text
+        out = paraphrase(base, _LEADS[sample % len(_LEADS)])
+        with self._lock:
+            self.rewrites[normalise(out)] = base
+        return out
 
     def draw(self, text: str) -> Draw:
         """The teacher's scores for one text: the same every time it is asked."""
         key = normalise(text)
         rng = random.Random(hashlib.sha256(f"{self.seed}\0{key}".encode()).digest())
         u = rng.random()  # drawn first and alone, so rightness is monotone in accuracy
-        gold = self.gold.get(key)
+        gold = self.gold_of(text)
         others = [w for w in self.words if w != gold]
         if gold is None:
             best, right = rng.choice(self.words), None
@@ -109,7 +139,7 @@ class SimulatedTeacher:
         text = found.group(1) if found else prompt
         if body.get("max_tokens") != 1:
             self._count("generate")
-            return paraphrase(text), []
+            return self.rewrite(text, int(body.get("seed") or 0)), []
         d = self.draw(text)
         self._count({True: "right", False: "wrong", None: "unknown"}[d.right])
         top = self.top_logprobs(d)
@@ -120,12 +150,15 @@ class SimulatedTeacher:
             self.seen[what] += 1
 
 
-def paraphrase(text: str) -> str:
+_LEADS = ("In other words: ", "Put differently: ", "Said another way: ", "That is: ")
+
+
+def paraphrase(text: str, lead: str = _LEADS[0]) -> str:
     """A light rewording that keeps the text's meaning (and its label) for strategies that generate."""
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
     if len(sentences) > 1:
         sentences = sentences[1:] + sentences[:1]
-    return "In other words: " + " ".join(sentences)
+    return lead + " ".join(sentences)
 
 
 def start(teacher: SimulatedTeacher, n: int = 1) -> Fleet:

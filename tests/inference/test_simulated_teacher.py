@@ -72,3 +72,24 @@ def test_unknown_texts_and_generation_requests_are_answered() -> None:
     assert text in ("great", "bad") and {t for t, _ in top} >= {"great", "bad"} and teacher.seen["unknown"] == 1
     text, _ = teacher("Rewrite: <text>Tasty. Would buy again.</text>", {"max_tokens": 64})
     assert "Would buy again." in text and "Tasty." in text
+
+
+def test_a_rewrite_is_scored_against_the_gold_label_of_the_text_it_paraphrases() -> None:
+    gold = {f"review {i}. Fine {i}.": ("great" if i % 2 else "bad") for i in range(400)}
+    sources, donors = list(gold)[:200], tuple(list(gold)[200:])
+    faithful = SimulatedTeacher(gold, ["great", "bad"], 0.9)
+    drifting = SimulatedTeacher(gold, ["great", "bad"], 0.9, drift=0.3, donors=donors)
+    lost = 0
+    for text in sources:
+        first, second = faithful.rewrite(text, 0), faithful.rewrite(text, 1)
+        assert first != second and faithful.rewrite(text, 0) == first  # per sample its own, the same on every call
+        assert faithful.gold_of(first) == gold[text] and faithful.draw(first).right is not None
+        reply, _ = faithful(f"Rewrite: <text>{text}</text>", {"max_tokens": 64, "seed": 3})
+        assert faithful.gold_of(reply) == gold[text]
+        moved = drifting.rewrite(text, 0)
+        lost += drifting.gold_of(moved) != gold[text]
+    assert 0.2 < lost / len(sources) < 0.4  # about `drift` of the rewrites took another label's text
+    # labelled through the server, a rewrite is right about as often as any known text
+    rewrites = [faithful.rewrite(t, 2) for t in sources]
+    right = sum(faithful(f"Label: <text>{r}</text>", {"max_tokens": 1})[0] == faithful.gold_of(r) for r in rewrites)
+    assert 0.8 < right / len(rewrites) <= 1.0
