@@ -40,8 +40,8 @@ def _stored(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
 
 
 # train_set columns a student learns from besides input and target (there only when the spec turns them on:
-# student.distill.soft_labels, filters.confidence.mode: weight); the lineage view does not carry them
-TRAINING_COLUMNS = ("target_probs", "weight")
+# student.distill.soft_labels, filters.confidence.mode: weight, student.distill.logits); the lineage view does not carry them
+TRAINING_COLUMNS = ("target_probs", "weight", "teacher_token_logprobs")
 
 
 def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
