@@ -1,8 +1,11 @@
 """Backend overheads, as ratios measured in one run (asserts nothing).
 
-Run: .venv/bin/python bench/bench_backends.py [--rows 48] [--http-only] [--json PATH]
+Run: .venv/bin/python bench/bench_backends.py [--rows 48] [--dtype float32] [--max-new 32] [--http-only] [--json PATH]
 1. pipeline `expand` throughput ÷ raw TransformersBackend throughput on the same requests (goal ≥ 0.9)
-2. batched ÷ batch-1 generated tokens/s through the pipeline (goal ≥ 8×)
+2. batched ÷ batch-1 generated tokens/s through the pipeline (goal ≥ 8×), with where the time goes:
+   the prefill share (the same requests with max_new_tokens 1) at batch 16 and at batch 1. The
+   standard workload is the sentiment seeds' greedy rephrase with 32 new tokens; `--max-new 96` is
+   the demo's reply length, `--dtype bfloat16` the demo's teacher dtype
 3. teacher calls through `run_calls` (cache, persisted batches) on OpenAIBackend ÷ a plain async httpx
    client at the same concurrency, on loopback servers whose latency is lognormal (p99 ≈ 10× the
    median, as engines' long tails are), at concurrency 8 and 64 (goal ≥ 0.95)
@@ -24,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx2
@@ -50,17 +54,17 @@ from synth_assets.strategies import STRATEGIES, Seed  # noqa: E402
 from synth_assets.strategies.expand import expand  # noqa: E402
 
 DATA = ROOT / "synth_assets" / "pipelines" / "data"
-MAX_NEW = 32
+MAX_NEW = 32  # the standard workload's reply length (--max-new)
 P99_SIGMA = 0.99  # lognormal sigma with p99 = exp(2.326 sigma) ≈ 10× the median
 
 
-def _spec(work: Path, batch_size: int):
+def _spec(work: Path, batch_size: int, max_new: int = MAX_NEW):
     doc = yaml.safe_load((ROOT / "synth_assets" / "pipelines" / "sentiment.yaml").read_text())
     for name in ("sentiment_seeds.csv", "sentiment_test.csv"):  # a spec reads only files under its own folder
         shutil.copyfile(DATA / name, work / name)
     doc["seeds"] = [{"path": "sentiment_seeds.csv", "input": "review", "target": "score"}]
     doc["eval"] = {"path": "sentiment_test.csv", "input": "review", "target": "score"}
-    doc["strategies"] = [{"name": "rephrase", "samples": 1, "max_new_tokens": MAX_NEW, "temperature": 0.0}]
+    doc["strategies"] = [{"name": "rephrase", "samples": 1, "max_new_tokens": max_new, "temperature": 0.0}]
     doc["teacher"]["batch_size"] = batch_size
     path = work / f"spec-{batch_size}.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -73,22 +77,29 @@ def _seeds(n: int) -> pl.DataFrame:
                      pl.col("score").alias("target"))
 
 
-def pipeline_vs_raw(backend: TransformersBackend, work: Path, rows: int, batch: int) -> tuple[float, float]:
-    """Generated tokens/s of `expand` (cache, parsing, rows) and of the backend alone, same requests."""
-    spec = _spec(work, batch)
+def pipeline_vs_raw(backend: TransformersBackend, work: Path, rows: int, batch: int,
+                    max_new: int = MAX_NEW) -> tuple[float, float, float]:
+    """Generated tokens/s of `expand` (cache, parsing, rows) and of the backend alone, same requests,
+    and the share of the raw time that is prefill (the same requests cut to one new token)."""
+    spec = _spec(work, batch, max_new)
     seeds = _seeds(rows)
     cfg = spec.strategies[0]
     requests = [STRATEGIES["rephrase"].request(spec, cfg, Seed(r["seed_id"], r["input"], r["target"]), 0)
                 for r in seeds.iter_rows(named=True)]
     # the same order the pipeline's runner uses (by prompt length), so the ratio is the pipeline's overhead
     requests.sort(key=lambda r: sum(len(m[1]) for m in r.messages))
-    start = time.perf_counter()
-    raw_tokens = sum(r.tokens_out for i in range(0, len(requests), batch) for r in backend.generate(requests[i:i + batch]))
-    raw = raw_tokens / (time.perf_counter() - start)
+
+    def run(reqs: list[GenerationRequest]) -> tuple[int, float]:
+        start = time.perf_counter()
+        tokens = sum(r.tokens_out for i in range(0, len(reqs), batch) for r in backend.generate(reqs[i:i + batch]))
+        return tokens, time.perf_counter() - start
+
+    raw_tokens, raw_s = run(requests)
+    _, prefill_s = run([replace(r, params=replace(r.params, max_new_tokens=1)) for r in requests])
     start = time.perf_counter()
     df, _ = expand(spec, seeds, TeacherSession(backend, TeacherCache(work / f"wh-{batch}-{time.time_ns()}"), batch, teacher_budget(spec)))
     piped = int(df["tokens_out"].sum()) / (time.perf_counter() - start)
-    return piped, raw
+    return piped, raw_tokens / raw_s, min(prefill_s / raw_s, 1.0)
 
 
 async def _plain_client(urls: list[str], bodies: list[dict], concurrency: int, timeout_s: float = 60) -> None:
@@ -173,6 +184,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=48)
     ap.add_argument("--http-only", action="store_true", help="skip the SmolLM2 parts (1 and 2)")
+    ap.add_argument("--dtype", default="float32", help="the SmolLM2 parts' teacher.dtype (the demo: bfloat16)")
+    ap.add_argument("--max-new", type=int, default=MAX_NEW, help="reply length of parts 1 and 2 (the demo: 96)")
     ap.add_argument("--http-seconds", type=float, default=6.0, help="about how long each HTTP run takes")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each HTTP client; the best counts")
     ap.add_argument("--median-ms", type=float, default=200.0, help="median latency of the loopback servers; "
@@ -187,16 +200,20 @@ def main() -> None:
     ratios: dict[str, float | None] = {"pipeline_vs_raw": None, "batched_vs_b1": None, "http_c8": None,
                                        "http_c64": None, "vllm_cpu_server": None, "vllm_gpu": None}
     if not args.http_only:
-        backend = TransformersBackend("embedded:smollm2-135m-instruct", batch_size=16)
+        backend = TransformersBackend("embedded:smollm2-135m-instruct", batch_size=16, dtype=args.dtype)
         backend.load()
         backend.generate([GenerationRequest(messages=(("user", "warm up"),), params=SamplingParams(max_new_tokens=4))])
-        piped, raw = pipeline_vs_raw(backend, work, args.rows, 16)
-        b1_piped, _ = pipeline_vs_raw(TransformersBackend("embedded:smollm2-135m-instruct", batch_size=1), work, 8, 1)
+        piped, raw, prefill = pipeline_vs_raw(backend, work, args.rows, 16, args.max_new)
+        b1 = TransformersBackend("embedded:smollm2-135m-instruct", batch_size=1, dtype=args.dtype)
+        b1_piped, _, b1_prefill = pipeline_vs_raw(b1, work, 8, 1, args.max_new)
         ratios["pipeline_vs_raw"], ratios["batched_vs_b1"] = piped / raw, piped / b1_piped
-        lines += [("transformers raw, batch 16 (generated tok/s)", f"{raw:.1f}"),
+        workload = f"{args.dtype}, rephrase of up to {args.max_new} tokens"
+        lines += [(f"transformers raw, batch 16 (generated tok/s; {workload})", f"{raw:.1f}"),
+                  ("  of its time, prefill (the same requests, 1 new token)", f"{prefill:.0%}"),
                   ("pipeline expand, batch 16 (generated tok/s)", f"{piped:.1f}"),
                   ("  pipeline ÷ raw", f"{piped / raw:.3f}"),
                   ("pipeline expand, batch 1 (generated tok/s)", f"{b1_piped:.1f}"),
+                  ("  of the raw batch-1 time, prefill", f"{b1_prefill:.0%}"),
                   ("  batched ÷ batch-1 through the pipeline", f"{piped / b1_piped:.2f}")]
     mean_s = args.median_ms / 1000 * math.exp(P99_SIGMA**2 / 2)
     for concurrency in (8, 64):
