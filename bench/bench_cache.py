@@ -19,6 +19,7 @@ import yaml
 from dagster import DagsterInstance
 
 from synth_assets.factory import build_definitions
+from synth_assets.inference.cache import TeacherCache
 from synth_assets.runs import materialize_all, materialize_stale
 from synth_assets.spec import load_spec
 
@@ -26,7 +27,7 @@ DATA = Path(__file__).resolve().parents[1] / "synth_assets" / "pipelines" / "dat
 
 
 def _cached_calls(warehouse: Path) -> int:
-    shards = list((warehouse / "_cache" / "teacher").glob("*.parquet"))
+    shards = TeacherCache(warehouse).shards()
     return pl.read_parquet(shards).height if shards else 0
 
 

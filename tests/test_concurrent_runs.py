@@ -66,7 +66,7 @@ def _expected_calls(warehouse: Path) -> int:
 
 
 def _cache(warehouse: Path) -> pl.DataFrame:
-    return pl.read_parquet(list(TeacherCache(warehouse).dir.glob("*.parquet")))
+    return pl.read_parquet(TeacherCache(warehouse).shards())
 
 
 def _paid_once(fleet: Fleet) -> bool:
@@ -126,7 +126,7 @@ def test_a_killed_run_is_marked_failed_and_its_lease_is_free(tmp_path: Path, fle
     victim = _start(tmp_path, spec)
     cache = TeacherCache(warehouse)
     deadline = time.time() + 60
-    while len(list(cache.dir.glob("*.parquet"))) < 2:  # in the middle of the teacher step, two batches persisted
+    while len({p.name for p in cache.shards()}) < 2:  # in the middle of the teacher step, two batches persisted
         assert victim.poll() is None and time.time() < deadline, _finish(victim)[-3000:]
         time.sleep(0.05)
     os.killpg(victim.pid, signal.SIGKILL)

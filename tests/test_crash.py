@@ -37,14 +37,14 @@ def test_killed_run_resumes_from_persisted_batches(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     cache = TeacherCache(warehouse)
     deadline = time.time() + 120
-    while len(list(cache.dir.glob("*.parquet"))) < 3 and time.time() < deadline:  # a few batches done
+    while len({p.name for p in cache.shards()}) < 3 and time.time() < deadline:  # a few batches done
         assert child.poll() is None, "the run ended before it could be killed"
         time.sleep(0.05)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
 
     # every shard is a whole Parquet file (temp files of a killed write are never named *.parquet)
-    persisted = pl.read_parquet(list(cache.dir.glob("*.parquet"))).height
+    persisted = pl.read_parquet(cache.shards()).height
     paid_before = calls(log)
     assert 0 < persisted <= paid_before and not (warehouse / "tiny" / "expansions.parquet").exists()
 
@@ -56,5 +56,5 @@ def test_killed_run_resumes_from_persisted_batches(tmp_path: Path) -> None:
     assert calls(log) - paid_before == exp.height + n_eval - persisted
     assert exp["cache_hit"].sum() == persisted
     assert exp["row_id"].n_unique() == exp.height
-    cached = pl.read_parquet(list(cache.dir.glob("*.parquet")))
+    cached = pl.read_parquet(cache.shards())
     assert cached["cache_key"].n_unique() == cached.height == exp.height + n_eval

@@ -1,10 +1,11 @@
-"""The row-level teacher-call cache: append-only Parquet shards, one per finished batch.
+"""The row-level teacher-call cache: Parquet shards partitioned by key prefix, one file per finished batch and partition.
 
 Shards make a crash lose at most the batch in flight and let concurrent runs (partitions,
-multiprocess executors) write without locks; readers union them. The DuckDB view
-`teacher_cache` makes the cache inspectable with SQL. Only successful calls are cached, so a
-failed call is retried by the next run. Should a key ever be stored twice, its oldest row is
-the answer: lookups pick it and compaction keeps only it.
+multiprocess executors) write without locks; readers union the shards of the partitions their
+keys fall in (the layout: cache_layout.py). The DuckDB view `teacher_cache` makes the cache
+inspectable with SQL. Only successful calls are cached, so a failed call is retried by the next
+run. Should a key ever be stored twice, its oldest row is the answer: lookups pick it and
+compaction keeps only it.
 """
 
 from __future__ import annotations
@@ -16,36 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-from filelock import FileLock, Timeout
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.storage.parquet import write_parquet_atomic
+from synth_assets.inference.cache_layout import COMPACT_LOCK, SCHEMA, CacheLayout, first_per_key, partition_of, scan_shards
 
-SCHEMA = {
-    "cache_key": pl.String,
-    "model_id": pl.String,
-    "strategy": pl.String,
-    "strategy_version": pl.String,
-    "messages": pl.String,
-    "params": pl.String,
-    "choices": pl.String,
-    "text": pl.String,
-    "choice_logprobs": pl.String,
-    "token_logprobs": pl.String,
-    "tokens_in": pl.Int64,
-    "tokens_out": pl.Int64,
-    "latency_ms": pl.Float64,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-# Shards written before a column existed lack it (read as null); the current schema decides, not the first file.
-_SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
-COMPACT_LOCK = ".compact.lock"
-
-
-def first_per_key(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per cache_key, the oldest: every reader and every compaction agrees on which answer a key has."""
-    return rows.sort("created_at", maintain_order=True).unique(subset="cache_key", keep="first", maintain_order=True)
+__all__ = ["COMPACT_LOCK", "SCHEMA", "TeacherCache", "TeacherCall", "first_per_key"]
+# what a lookup turns into a GenerationResult (and picks the oldest row by): the request columns stay unread
+_RESULT_COLUMNS = ["cache_key", "text", "choice_logprobs", "token_logprobs", "tokens_in", "tokens_out", "latency_ms", "created_at"]
 
 
 @dataclass(frozen=True)
@@ -63,23 +42,39 @@ class TeacherCache:
 
     def __init__(self, root: Path):
         self.dir = Path(root) / "_cache" / "teacher"
+        self.layout = CacheLayout(self.dir)
+        self._migrated = False
 
-    def _shards(self) -> list[Path]:
-        return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
+    def _upgrade(self) -> None:
+        """Move a cache of the flat layout into partitions on first use (until done; another process may hold it)."""
+        if not self._migrated:
+            self._migrated = self.layout.migrate()
+
+    def shards(self) -> list[Path]:
+        """Every shard file of the cache; an append names all of its files alike (`<batch>.parquet`)."""
+        return self.layout.shards()
+
+    def _files(self, parts: list[str]) -> list[Path]:
+        """The files that can hold keys of these partitions: theirs, and flat shards not yet migrated."""
+        return self.layout.flat_shards() + [f for part in parts for f in self.layout.partition_shards(part)]
 
     def _hits(self, wanted: list[str]) -> pl.DataFrame | None:
-        """The cached rows of the wanted keys, oldest per key; None while there is no shard at all."""
-        shards = self._shards()
-        if not shards:
+        """The cached rows of the wanted keys, oldest per key; None while no file can hold any of them."""
+        files = self._files(sorted({partition_of(k) for k in wanted}))
+        if not files:
             return None
-        return first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN).filter(pl.col("cache_key").is_in(wanted))).collect()
+        # a semi join, not is_in: it reads the key column once and stays fast for 10k keys and more
+        keys = pl.LazyFrame({"cache_key": wanted}, schema={"cache_key": pl.String})
+        rows = scan_shards(files).select(_RESULT_COLUMNS).join(keys, on="cache_key", how="semi")
+        return first_per_key(rows).collect()
 
     def lookup(self, keys: list[str]) -> dict[str, GenerationResult]:
         """Cached results for the keys that have one."""
         wanted = list(set(keys))
         if not wanted:
             return {}
-        # a shard compacted away between listing and reading: list again, three tries 50 then 100 ms apart
+        self._upgrade()
+        # a shard compacted or migrated away between listing and reading: list again, three tries 50 then 100 ms apart
         retrying = Retrying(retry=retry_if_exception_type(FileNotFoundError), stop=stop_after_attempt(3),
                             wait=wait_incrementing(start=0.05, increment=0.05))
         try:
@@ -101,7 +96,8 @@ class TeacherCache:
         }
 
     def append(self, model_id: str, calls: list[TeacherCall], results: list[GenerationResult]) -> int:
-        """Persist the successful results of one batch as a new shard; returns how many were stored."""
+        """Persist the successful results of one batch, one file per partition it touches; returns how many were stored."""
+        self._upgrade()
         now = datetime.now(timezone.utc)
         rows = [
             {
@@ -124,31 +120,18 @@ class TeacherCache:
             if r.ok
         ]
         if rows:
-            name = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
-            write_parquet_atomic(pl.DataFrame(rows, schema=SCHEMA), self.dir / name)
+            self.layout.write(pl.DataFrame(rows, schema=SCHEMA), f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}")
         return len(rows)
 
-    def compact(self, min_shards: int = 64) -> None:
-        """Merge many small shards into one so lookups stay fast; safe beside concurrent appends and compactions.
+    def compact(self, min_shards: int = 16) -> None:
+        """Merge the shards of every partition that has `min_shards` of them, one partition at a time.
 
-        One compaction at a time (a lock beside the shards; a busy lock means another process is
-        doing this job): two that merged the same shards would each write every key once more.
+        Safe beside concurrent appends and compactions (a lock per partition); memory stays
+        bounded by one partition. Nothing is merged while flat shards of the old layout remain:
+        their rows are moved first, so a compaction never races a migration.
         """
-        if len(self._shards()) < min_shards:
+        self._upgrade()
+        if self.layout.flat_shards():
             return
-        lock = FileLock(self.dir / COMPACT_LOCK)
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            return
-        try:
-            shards = self._shards()  # listed under the lock: none of these is being merged elsewhere
-            if len(shards) < min_shards:
-                return
-            merged = first_per_key(pl.scan_parquet(shards, **_SHARD_SCAN)).collect()
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-            write_parquet_atomic(merged, self.dir / f"{stamp}-compacted-{uuid.uuid4().hex[:8]}.parquet")
-            for shard in shards:  # only the shards that were merged; new ones stay
-                shard.unlink(missing_ok=True)
-        finally:
-            lock.release()
+        for part in self.layout.partitions():
+            self.layout.compact_partition(part, min_shards)

@@ -29,6 +29,7 @@ CATALOG_FILE = "synth.duckdb"
 PENDING_FILE = ".catalog_pending"  # in the warehouse while the catalog lags behind the tables (holds the reason)
 CACHE_DIR = "_cache"
 CHECKPOINT_DIR = "_checkpoints"
+TEACHER_CACHE_GLOB = "**/*.parquet"
 
 LINEAGE_SQL = """
 create or replace view {lineage} as
@@ -150,15 +151,17 @@ class _Views:
         self.statements.append(stmt)
         return True
 
-    def add_table(self, schema: str, name: str, path: Path) -> bool:
+    def add_table(self, schema: str, name: str, path: Path, pattern: str = "*.parquet") -> bool:
         """A view over a table file or a folder of parts; an unreadable file is named and left out, other parts kept."""
         def view(source: str) -> str:
-            return f"create or replace view {qualified(schema, name)} as select * from read_parquet({source}, union_by_name=true)"
+            # folder names such as the teacher cache's p=ab are not columns: they repeat what the rows hold
+            return (f"create or replace view {qualified(schema, name)} as select * from read_parquet({source}, "
+                    "union_by_name=true, hive_partitioning=false)")
 
         if path.is_file():
             files, source = [path], quote_literal(path)
         else:
-            files, source = sorted(path.glob("*.parquet")), quote_literal(path / "*.parquet")
+            files, source = sorted(path.glob(pattern)), quote_literal(path / pattern)
         if not self._error(view(source)):
             self.statements.append(view(source))
             return True
@@ -189,9 +192,10 @@ def _build(root: Path) -> _Views:
         derived.append(_costs_statement(schema, {t for t in tables if "cost_usd" in views.columns(schema, t)}))
         for stmt in filter(None, derived):
             views.add(stmt)
+    # the teacher cache's partitions (p=ab/*.parquet) and any flat shard of the layout before them, not yet moved
     cache = root / CACHE_DIR / "teacher"
-    if cache.is_dir() and any(cache.glob("*.parquet")):
-        views.add_table("main", "teacher_cache", cache)
+    if cache.is_dir() and any(cache.glob(TEACHER_CACHE_GLOB)):
+        views.add_table("main", "teacher_cache", cache, TEACHER_CACHE_GLOB)
     return views
 
 

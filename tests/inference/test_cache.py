@@ -19,6 +19,16 @@ def _call(text: str, temperature: float = 0.0, model: str = "m") -> TeacherCall:
     return TeacherCall(req.cache_key(model, "s", "1"), req, "s", "1")
 
 
+def _calls_in(part: str, n: int, tag: str = "q") -> list[TeacherCall]:
+    """n calls whose keys all fall in one partition (keys are hex digests: about 256 tries each)."""
+    found, i = [], 0
+    while len(found) < n:
+        call, i = _call(f"{tag}{i}"), i + 1
+        if call.key.startswith(part):
+            found.append(call)
+    return found
+
+
 def test_key_changes_with_everything_that_changes_output() -> None:
     base = _call("hello").key
     assert _call("hello").key == base
@@ -44,8 +54,8 @@ def test_token_logprobs_round_trip_and_old_shards_still_read(tmp_path: Path) -> 
     import polars as pl
 
     cache = TeacherCache(tmp_path)
-    old, new = _call("old"), _call("new")
-    # a shard from before the token_logprobs column existed
+    old, new = _calls_in("a7", 2)
+    # a flat shard from before the token_logprobs column (and the partitions) existed
     cache.dir.mkdir(parents=True)
     legacy = {k: v for k, v in SCHEMA.items() if k != "token_logprobs"}
     pl.DataFrame([{"cache_key": old.key, "text": "O", "tokens_in": 1, "tokens_out": 1, "latency_ms": 1.0}],
@@ -56,7 +66,7 @@ def test_token_logprobs_round_trip_and_old_shards_still_read(tmp_path: Path) -> 
     assert hits[old.key].text == "O" and hits[old.key].token_logprobs is None
     assert hits[new.key].token_logprobs == top
     cache.compact(min_shards=2)
-    assert len(list(cache.dir.glob("*.parquet"))) == 1
+    assert [p.parent.name for p in cache.shards()] == ["p=a7"]
     assert cache.lookup([new.key])[new.key].token_logprobs == top
 
 
@@ -85,15 +95,16 @@ def test_runner_dedupes_and_resumes(tmp_path: Path) -> None:
 
 def test_compaction_keeps_every_row_and_the_view(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = [_call(f"q{i}") for i in range(6)]
+    calls = _calls_in("3c", 6)
     for c in calls:
         cache.append("m", [c], [GenerationResult(text=c.key[:4])])
     cache.compact(min_shards=3)
-    assert len(list(cache.dir.glob("*.parquet"))) == 1
+    assert len(cache.shards()) == 1
     assert {k: r.text for k, r in cache.lookup([c.key for c in calls]).items()} == {c.key: c.key[:4] for c in calls}
     assert refresh_catalog(tmp_path)
     with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from teacher_cache").fetchone()[0] == 6
+        assert con.execute("select count(*) from teacher_cache where cache_key like '3c%'").fetchone()[0] == 6
 
 
 class _StaleListing(TeacherCache):
@@ -103,17 +114,17 @@ class _StaleListing(TeacherCache):
         super().__init__(root)
         self.before, self.stale, self.listings = before, stale, 0
 
-    def _shards(self) -> list[Path]:
+    def _files(self, parts: list[str]) -> list[Path]:
         self.listings += 1
-        return self.before if self.listings <= self.stale else super()._shards()
+        return self.before if self.listings <= self.stale else super()._files(parts)
 
 
 def test_a_shard_compacted_away_mid_lookup_is_listed_again_twice_at_most(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = [_call(f"q{i}") for i in range(3)]
+    calls = _calls_in("5e", 3)
     for c in calls:
         cache.append("m", [c], [GenerationResult(text=c.key[:4])])
-    before = sorted(cache.dir.glob("*.parquet"))
+    before = cache.shards()
     cache.compact(min_shards=2)
     keys = [c.key for c in calls]
     racing = _StaleListing(tmp_path, before, stale=2)
@@ -149,7 +160,7 @@ def test_concurrent_compactions_never_store_a_key_twice(tmp_path: Path) -> None:
             w.start()
         for w in workers:
             w.join()
-        rows = pl.read_parquet(list(cache.dir.glob("*.parquet")))
+        rows = pl.read_parquet(cache.shards())
         assert rows["cache_key"].is_unique().all(), f"wave {wave}: {rows.height} rows for {rows['cache_key'].n_unique()} keys"
         assert sorted(rows["cache_key"]) == sorted(stored)
     assert {k: r.text for k, r in cache.lookup(stored[:3]).items()} == {k: f"0/{i}" for i, k in enumerate(stored[:3])}

@@ -47,7 +47,11 @@ def backend(urls: list[str], **kwargs) -> OpenAIBackend:
 
 
 def shard_sizes(cache: TeacherCache) -> list[int]:
-    return sorted(pl.read_parquet(p).height for p in cache.dir.glob("*.parquet"))
+    """Rows persisted per append: its files, one per partition it touched, all carry the batch's name."""
+    sizes: dict[str, int] = {}
+    for p in cache.shards():
+        sizes[p.name] = sizes.get(p.name, 0) + pl.read_parquet(p).height
+    return sorted(sizes.values())
 
 
 def test_a_slow_request_holds_up_no_batch(tmp_path: Path) -> None:
@@ -113,7 +117,7 @@ def test_killed_run_loses_at_most_the_unpersisted_batch_and_the_requests_in_flig
         child = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
         cache = TeacherCache(tmp_path)
         deadline = time.time() + 120
-        while len(list(cache.dir.glob("*.parquet"))) < 3 and time.time() < deadline:  # a few batches persisted
+        while len({p.name for p in cache.shards()}) < 3 and time.time() < deadline:  # a few batches persisted
             assert child.poll() is None, "the run ended before it could be killed"
             time.sleep(0.02)
         os.killpg(child.pid, signal.SIGKILL)
@@ -122,7 +126,8 @@ def test_killed_run_loses_at_most_the_unpersisted_batch_and_the_requests_in_flig
         paid_before = sum(fleet.completed.values())
         sizes = shard_sizes(cache)
         persisted = sum(sizes)
-        assert set(sizes) == {batch} and 0 < persisted <= paid_before < n
+        # whole batches, but for one killed while its partition files were being written (kept in part)
+        assert max(sizes) == batch and sorted(sizes)[1:] == [batch] * (len(sizes) - 1) and 0 < persisted <= paid_before < n
         # lost: fewer than one batch of finished results, and the requests that were in flight
         assert paid_before - persisted <= (batch - 1) + concurrency
 

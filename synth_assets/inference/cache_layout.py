@@ -1,0 +1,188 @@
+"""Where the teacher cache's rows live on disk: one folder per key prefix, sorted shards inside.
+
+`_cache/teacher/p=<first two hex chars of cache_key>/<batch>.parquet`: cache keys are hex digests,
+so the 256 partitions fill evenly and a lookup opens only the partitions of the keys it wants.
+Rows inside every file are sorted by key, so the min/max statistics on `cache_key` of a file and
+of its row groups let a reader skip what cannot match. Compaction merges one partition at a time under that
+partition's lock, so its memory is bounded by one 256th of the cache, never the whole of it.
+
+Caches written before this layout hold flat shards directly in `_cache/teacher/`. Readers keep
+reading them until `migrate` has moved them: each flat shard is split into partition files whose
+names derive from the shard's own name (rewriting after a crash replaces them, never adds rows),
+and the flat shard is removed only once all of its rows are durable in the partitions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
+
+from synth_assets.storage.parquet import write_parquet_atomic
+
+SCHEMA = {
+    "cache_key": pl.String,
+    "model_id": pl.String,
+    "strategy": pl.String,
+    "strategy_version": pl.String,
+    "messages": pl.String,
+    "params": pl.String,
+    "choices": pl.String,
+    "text": pl.String,
+    "choice_logprobs": pl.String,
+    "token_logprobs": pl.String,
+    "tokens_in": pl.Int64,
+    "tokens_out": pl.Int64,
+    "latency_ms": pl.Float64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+# Shards written before a column existed lack it (read as null); the current schema decides, not the first file.
+SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
+COMPACT_LOCK = ".compact.lock"  # one per partition folder
+MIGRATE_LOCK = ".migrate.lock"  # one beside the partitions
+PREFIX_CHARS = 2
+OTHER = "__"  # a key that does not start with two hex digits (none written by synth) still has a home
+MIGRATE_ROWS = 250_000  # a flat shard is moved this many rows at a time, whatever its size
+_HEX = re.compile(f"[0-9a-f]{{{PREFIX_CHARS}}}")
+
+
+def partition_of(key: str) -> str:
+    """The partition a key lives in; `partition_expr` is the same rule over a column."""
+    prefix = key[:PREFIX_CHARS]
+    return prefix if _HEX.fullmatch(prefix) else OTHER
+
+
+def partition_expr() -> pl.Expr:
+    prefix = pl.col("cache_key").str.slice(0, PREFIX_CHARS)
+    return pl.when(prefix.str.contains(f"^[0-9a-f]{{{PREFIX_CHARS}}}$")).then(prefix).otherwise(pl.lit(OTHER))
+
+
+def first_per_key(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per cache_key, the oldest: every reader and every compaction agrees on which answer a key has."""
+    return rows.sort("created_at", maintain_order=True).unique(subset="cache_key", keep="first", maintain_order=True)
+
+
+def scan_shards(files: list[Path]) -> pl.LazyFrame:
+    """Shards of any age as rows of the current schema."""
+    return pl.scan_parquet(files, **SHARD_SCAN)
+
+
+def conform(rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows of an older shard in the current schema: missing columns null, extra ones dropped."""
+    return rows.select([pl.col(c).cast(t) if c in rows.columns else pl.lit(None, dtype=t).alias(c) for c, t in SCHEMA.items()])
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """The partitioned shard files under one cache folder, and the moves that keep them few."""
+
+    dir: Path
+
+    def folder(self, part: str) -> Path:
+        return self.dir / f"p={part}"
+
+    def flat_shards(self) -> list[Path]:
+        """Shards of the pre-partition layout, still waiting for `migrate`."""
+        return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
+
+    def partition_shards(self, part: str) -> list[Path]:
+        folder = self.folder(part)
+        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def partitions(self) -> list[str]:
+        return sorted(p.name[2:] for p in self.dir.glob("p=*") if p.is_dir()) if self.dir.is_dir() else []
+
+    def shards(self) -> list[Path]:
+        """Every shard file, flat ones first: what a whole-cache reader unions."""
+        return self.flat_shards() + [f for part in self.partitions() for f in self.partition_shards(part)]
+
+    def write(self, rows: pl.DataFrame, stem: str) -> list[Path]:
+        """One file per touched partition, each named `stem` and sorted by key; each is atomic on its own."""
+        written = []
+        for (part,), group in rows.with_columns(_part=partition_expr()).sort("cache_key").group_by("_part"):
+            path = self.folder(str(part)) / f"{stem}.parquet"
+            written.append(write_parquet_atomic(group.drop("_part"), path))
+        return written
+
+    def migrate(self) -> bool:
+        """Move flat shards into partitions; False when another process holds the job (readers still see both)."""
+        if not self.flat_shards():
+            return True
+        lock = FileLock(self.dir / MIGRATE_LOCK)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        try:
+            for shard in self.flat_shards():  # listed under the lock: no other process moves these
+                self._migrate_shard(shard)
+        finally:
+            lock.release()
+        return True
+
+    def _migrate_shard(self, shard: Path) -> None:
+        """Split one flat shard into partition files, a bounded slice at a time, then remove it.
+
+        The names derive from the shard's and the slice's, so a rerun after a crash replaces the
+        files it wrote before rather than adding a second copy of their rows.
+        """
+        for i, batch in enumerate(pq.ParquetFile(shard).iter_batches(batch_size=MIGRATE_ROWS)):
+            self.write(conform(pl.from_arrow(batch)), f"{shard.stem}-m{i:05d}")
+        shard.unlink()
+
+    def compact_partition(self, part: str, min_shards: int) -> bool:
+        """Merge a partition's shards once it has `min_shards`; False when skipped (too few, or busy elsewhere).
+
+        One compaction per partition at a time (a lock in its folder; a busy lock means another
+        process is doing this job): two that merged the same shards would each write every key once
+        more. Shards appended meanwhile are not listed, so they are neither merged nor removed.
+        """
+        folder = self.folder(part)
+        if len(self.partition_shards(part)) < min_shards:
+            return False
+        lock = FileLock(folder / COMPACT_LOCK)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        try:
+            shards = self.partition_shards(part)  # listed under the lock: none of these is being merged elsewhere
+            if len(shards) < min_shards:
+                return False
+            merging = _to_merge(shards)
+            if len(merging) < 2:
+                return False
+            merged = first_per_key(scan_shards(merging)).collect().sort("cache_key")
+            write_parquet_atomic(merged, folder / f"{_stamp()}-compacted-{uuid.uuid4().hex[:8]}.parquet")
+            for shard in merging:  # only the shards that were merged; new ones stay
+                shard.unlink(missing_ok=True)
+        finally:
+            lock.release()
+        return True
+
+
+def _to_merge(shards: list[Path]) -> list[Path]:
+    """The shards worth rewriting: all of them, or all but a large base that no other shard shares a key with.
+
+    Size-tiered (by row count), so a partition's big compacted file is rewritten only once the
+    small ones add up to a quarter of its rows, not on every compaction; a key found in both is
+    merged with the base, so a compacted partition never keeps two rows for it.
+    """
+    rows = {s: pq.read_metadata(s).num_rows for s in shards}  # footers only
+    base = max(shards, key=rows.__getitem__)
+    rest = [s for s in shards if s != base]
+    if len(rest) < 2 or rows[base] < 4 * sum(rows[s] for s in rest):
+        return shards
+    keys = scan_shards(rest).select("cache_key")
+    shared = scan_shards([base]).select("cache_key").join(keys, on="cache_key", how="semi").head(1).collect()
+    return shards if shared.height else rest

@@ -1,0 +1,197 @@
+"""The teacher cache's partitioned layout: lookups open only their keys' partitions, compaction works one
+partition at a time, and a cache of the flat layout before it is upgraded on first use with no call lost."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from filelock import FileLock
+
+from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
+from synth_assets.inference.cache_layout import MIGRATE_LOCK, conform, partition_of
+from synth_assets.storage.catalog import refresh_catalog
+
+
+def _call(text: str) -> TeacherCall:
+    req = GenerationRequest(messages=(("user", text),), params=SamplingParams())
+    return TeacherCall(req.cache_key("m", "s", "1"), req, "s", "1")
+
+
+def _calls_in(part: str, n: int, tag: str = "q") -> list[TeacherCall]:
+    """n calls whose keys all fall in one partition (keys are hex digests: about 256 tries each)."""
+    found, i = [], 0
+    while len(found) < n:
+        call, i = _call(f"{tag}{i}"), i + 1
+        if call.key.startswith(part):
+            found.append(call)
+    return found
+
+
+def _flat_shard(folder: Path, name: str, calls: list[TeacherCall], texts: list[str], at: datetime,
+                drop: tuple[str, ...] = ()) -> None:
+    """A shard as the flat layout wrote it: directly in _cache/teacher/, one per batch, in any key order."""
+    schema = {k: v for k, v in SCHEMA.items() if k not in drop}
+    rows = [{"cache_key": c.key, "model_id": "m", "strategy": "s", "strategy_version": "1", "text": t, "tokens_in": 1,
+             "tokens_out": 1, "latency_ms": 1.0, "created_at": at} for c, t in zip(calls, texts)]
+    folder.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=schema).write_parquet(folder / f"{name}.parquet")
+
+
+def _answers(cache: TeacherCache, calls: list[TeacherCall]) -> dict[str, str | None]:
+    return {k: r.text for k, r in cache.lookup([c.key for c in calls]).items()}
+
+
+def _stored(cache: TeacherCache) -> pl.DataFrame:
+    return pl.read_parquet(cache.shards(), columns=["cache_key", "text"])
+
+
+def _old_cache(folder: Path) -> tuple[list[TeacherCall], dict[str, str]]:
+    """Three flat shards: a compacted one from before token_logprobs existed, and two batches."""
+    calls = [_call(f"old {i}") for i in range(120)]
+    then = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    _flat_shard(folder, "20240501T000000000000-compacted-0a0a0a0a", calls[:80], [f"c{i}" for i in range(80)], then,
+                drop=("token_logprobs",))
+    _flat_shard(folder, "20240502T000000000000-1b1b1b1b", calls[80:100], [f"b{i}" for i in range(20)], then + timedelta(days=1))
+    _flat_shard(folder, "20240503T000000000000-2c2c2c2c", calls[100:], [f"d{i}" for i in range(20)], then + timedelta(days=2))
+    expected = {c.key: t for c, t in zip(calls, [f"c{i}" for i in range(80)] + [f"b{i}" for i in range(20)] + [f"d{i}" for i in range(20)])}
+    return calls, expected
+
+
+def test_an_append_writes_one_sorted_file_per_partition_it_touches(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls = [_call(f"row {i}") for i in range(40)] + _calls_in("e4", 5)
+    cache.append("m", calls, [GenerationResult(text=c.key) for c in calls])
+    files = cache.shards()
+    assert {f.parent.name for f in files} == {f"p={partition_of(c.key)}" for c in calls}
+    assert len({f.name for f in files}) == 1  # every file of one batch carries the batch's name
+    for f in files:
+        keys = pl.read_parquet(f)["cache_key"]
+        assert keys.is_sorted() and all(k.startswith(f.parent.name[2:]) for k in keys)
+    assert _answers(cache, calls) == {c.key: c.key for c in calls}
+
+
+def test_a_flat_cache_is_upgraded_on_first_use_and_every_key_still_hits(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls, expected = _old_cache(cache.dir)
+    assert refresh_catalog(tmp_path)  # the view reads the flat layout too, before any upgrade
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from teacher_cache").fetchone()[0] == 120
+
+    assert _answers(cache, calls) == expected
+    assert not list(cache.dir.glob("*.parquet")) and all(f.parent.name.startswith("p=") for f in cache.shards())
+    stored = _stored(cache)
+    assert stored.height == 120 and stored["cache_key"].is_unique().all()
+    assert _answers(TeacherCache(tmp_path), calls) == expected
+    assert refresh_catalog(tmp_path)
+    with duckdb.connect(str(tmp_path / "synth.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct cache_key) from teacher_cache").fetchone() == (120, 120)
+        assert "p" not in {r[0] for r in con.execute("describe teacher_cache").fetchall()}
+
+
+def test_a_migration_killed_midway_loses_no_call_and_answers_each_key_once(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls, expected = _old_cache(cache.dir)
+    first, second = sorted(cache.dir.glob("*.parquet"))[:2]
+    # killed after moving the first shard but before removing it
+    keep = tmp_path / "copy.parquet"
+    shutil.copy(first, keep)
+    cache.layout._migrate_shard(first)
+    shutil.move(keep, first)
+    # and halfway through splitting the second: only some of its partitions written
+    rows = pl.read_parquet(second).with_columns(pl.col("cache_key").str.slice(0, 2).alias("part"))
+    written = sorted(set(rows["part"]))[::2]
+    cache.layout.write(rows.filter(pl.col("part").is_in(written)).drop("part").pipe(conform), f"{second.stem}-m00000")
+
+    racing = TeacherCache(tmp_path)
+    with FileLock(cache.dir / MIGRATE_LOCK):  # another process is (still) migrating: readers see both layouts
+        assert _answers(racing, calls) == expected
+        assert len(list(cache.dir.glob("*.parquet"))) == 3
+    rerun = TeacherCache(tmp_path)
+    assert _answers(rerun, calls) == expected
+    assert not list(cache.dir.glob("*.parquet"))
+    stored = _stored(rerun)  # the rerun replaced what the killed one wrote: no key twice, not even on disk
+    assert stored.height == 120 and stored["cache_key"].is_unique().all()
+
+
+def test_a_lookup_opens_only_the_partitions_of_its_keys(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    mine, other = _calls_in("1f", 3), _calls_in("c0", 3)
+    for c in mine + other:
+        cache.append("m", [c], [GenerationResult(text=c.key[:6])])
+    for f in cache.layout.partition_shards("c0"):  # what a lookup of partition 1f must never open
+        f.write_bytes(b"not parquet")
+    assert _answers(cache, mine) == {c.key: c.key[:6] for c in mine}
+    assert _answers(cache, _calls_in("1f", 1, tag="miss")) == {}
+    with pytest.raises(Exception):  # the same lookup plus one key of the damaged partition does read it
+        cache.lookup([c.key for c in mine] + [other[0].key])
+
+
+def test_compaction_merges_a_partition_alone_and_leaves_the_others_untouched(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    busy, quiet = _calls_in("7a", 4), _calls_in("90", 2)
+    for c in busy + quiet:
+        cache.append("m", [c], [GenerationResult(text=c.key[:6])])
+    # a key stored twice (two runs raced past their leases): the older answer is the one kept
+    cache.append("m", [busy[0]], [GenerationResult(text="newer")])
+    untouched = {f: f.read_bytes() for f in cache.layout.partition_shards("90")}
+    cache.compact(min_shards=3)
+    assert len(cache.layout.partition_shards("7a")) == 1
+    assert {f: f.read_bytes() for f in cache.layout.partition_shards("90")} == untouched
+    stored = _stored(cache)
+    assert stored.height == 6 and stored["cache_key"].is_unique().all()
+    assert _answers(cache, busy + quiet) == {c.key: c.key[:6] for c in busy + quiet}
+
+
+def test_a_large_base_is_rewritten_only_once_the_small_shards_add_up(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    base_calls = _calls_in("42", 200, tag="base")
+    cache.append("m", base_calls, [GenerationResult(text="x" * 200) for _ in base_calls])
+    (base,) = cache.layout.partition_shards("42")
+    fresh = _calls_in("42", 3, tag="fresh")
+    for c in fresh:
+        cache.append("m", [c], [GenerationResult(text="f")])
+    cache.compact(min_shards=3)
+    shards = cache.layout.partition_shards("42")
+    assert base in shards and len(shards) == 2  # the small ones merged into one, the base left as it was
+    # a small shard repeating a key of the base is merged with the base: still one row per key
+    cache.append("m", [base_calls[0]], [GenerationResult(text="again")])
+    cache.compact(min_shards=3)
+    stored = _stored(cache)
+    assert len(cache.layout.partition_shards("42")) == 1 and stored.height == 203 and stored["cache_key"].is_unique().all()
+    assert cache.lookup([base_calls[0].key])[base_calls[0].key].text == "x" * 200
+
+
+def test_appends_during_compaction_are_kept_and_no_key_is_stored_twice(tmp_path: Path) -> None:
+    cache = TeacherCache(tmp_path)
+    calls = _calls_in("0b", 60, tag="race")
+    for c in calls[:20]:
+        cache.append("m", [c], [GenerationResult(text=c.key)])
+    start, done = threading.Barrier(3), threading.Event()
+
+    def append() -> None:
+        start.wait()
+        for c in calls[20:]:
+            cache.append("m", [c], [GenerationResult(text=c.key)])
+        done.set()
+
+    def compact() -> None:
+        start.wait()
+        while not done.is_set():
+            TeacherCache(tmp_path).compact(min_shards=2)
+
+    workers = [threading.Thread(target=append), threading.Thread(target=compact), threading.Thread(target=compact)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    cache.compact(min_shards=2)
+    stored = _stored(cache)
+    assert stored["cache_key"].is_unique().all() and sorted(stored["cache_key"]) == sorted(c.key for c in calls)
+    assert _answers(cache, calls) == {c.key: c.key for c in calls}
