@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams, TeacherBackend
-from synth_assets.inference.transformers_backend import TransformersBackend, _Row
+from synth_assets.inference.transformers_backend import MIN_SHARED_PREFIX, TransformersBackend, _Row, _shared_prefix
 
 MODEL = "embedded:smollm2-135m-instruct"
 
@@ -45,6 +45,15 @@ def test_model_id_names_a_dtype_other_than_float32(tmp_path) -> None:
     bf16 = TransformersBackend(str(tmp_path), device="cpu", dtype="bf16").model_id
     assert bf16 == f"{plain}/bfloat16" and TransformersBackend(str(tmp_path), device="cpu", dtype="bfloat16").model_id == bf16
     assert TransformersBackend(str(tmp_path), device="cuda").model_id == bf16  # auto on a GPU is bf16
+
+
+def test_shared_prefix_is_the_common_head_leaving_each_row_a_token_of_its_own() -> None:
+    head = list(range(100, 100 + MIN_SHARED_PREFIX + 4))
+    assert _shared_prefix([head + [1, 2], head + [3], head + [1, 5, 6]]) == len(head)
+    assert _shared_prefix([head + [1, 7], head + [1, 2]]) == len(head) + 1
+    assert _shared_prefix([head, head]) == len(head) - 1  # identical prompts: the last token stays each row's own
+    assert _shared_prefix([head + [1]]) == 0  # one row: nothing to share
+    assert _shared_prefix([head[:MIN_SHARED_PREFIX - 1] + [1], head[:MIN_SHARED_PREFIX - 1] + [2]]) == 0  # too short
 
 
 def test_failed_batch_is_retried_row_by_row() -> None:
@@ -111,6 +120,37 @@ def test_choice_scoring_ranks_known_facts(backend: TransformersBackend) -> None:
     assert plain.ok and plain.choice_logprobs is None
     # Batched (left-padded) scores equal the scores of a row run alone.
     assert backend.generate([requests[0]])[0].choice_logprobs == pytest.approx(capital.choice_logprobs, abs=1e-3)
+
+
+INSTRUCTION = ("Rewrite the following text in different words. Keep its meaning, its tone and its opinion. "
+               "Reply with the rewritten text only.\n\nText: ")
+
+
+@pytest.mark.slow
+def test_a_shared_prompt_head_is_computed_once_and_changes_nothing(backend: TransformersBackend,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["The tea was stale and tasted of cardboard.", "Best coffee I have had in years, smooth and rich!",
+             "Arrived on time.", "My dog loves these treats, though they crumble a lot in the bag and leave dust."]
+    greedy = [ask(INSTRUCTION + t, 10, top_logprobs=3) for t in texts]
+    sampled = [ask(INSTRUCTION + t, 10, temperature=0.8, seed=3) for t in texts]
+    scored = [choose(INSTRUCTION.replace("Rewrite", "Judge") + t + "\nGood or bad?", ("good", "bad")) for t in texts]
+    rows = [backend._prepare(i, r) for i, r in enumerate(greedy)]
+    assert backend._batch_inputs(rows)[3] >= 30  # the system turn and the instruction: the shared path is taken
+    shared = backend.generate(greedy + sampled + scored)
+    # the same batches with no head shared (a threshold no prompt reaches), and greedy rows run alone
+    monkeypatch.setattr("synth_assets.inference.transformers_backend.MIN_SHARED_PREFIX", 10**9)
+    assert backend._batch_inputs(rows)[3] == 0
+    unshared = backend.generate(greedy + sampled + scored)
+    alone = [backend.generate([r])[0] for r in greedy]
+    n = len(texts)
+    assert [r.text for r in shared[:2 * n]] == [r.text for r in unshared[:2 * n]]
+    assert [r.text for r in shared[:n]] == [r.text for r in alone]
+    assert [r.tokens_in for r in shared] == [r.tokens_in for r in unshared]
+    for b, a in zip(shared[:n], unshared[:n]):
+        assert [t[0] for t in b.token_logprobs] == [t[0] for t in a.token_logprobs]
+        assert [t[1] for t in b.token_logprobs] == pytest.approx([t[1] for t in a.token_logprobs], abs=1e-3)
+    for b, a in zip(shared[2 * n:], unshared[2 * n:]):
+        assert b.choice_logprobs == pytest.approx(a.choice_logprobs, abs=1e-3)
 
 
 @pytest.mark.slow
