@@ -23,6 +23,7 @@ from synth_assets.spec_filters import (
     StudentAwareSpec,
     ValiditySpec,
 )
+from synth_assets.spec_distill import check_logit_distill
 from synth_assets.spec_rounds import ActiveSpec, MixtureSpec, RoundsSpec
 from synth_assets.spec_sections import (
     BudgetSpec,
@@ -140,6 +141,7 @@ class PipelineSpec(_Strict):
                              "use mode: threshold with a causal_lm student")
         if self.student.distill.soft_labels and self.task != "classification":
             raise ValueError("student.distill.soft_labels: only a classification task has label distributions")
+        check_logit_distill(self)
 
     def _check_active(self) -> None:
         active = self.rounds.active

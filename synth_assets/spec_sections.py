@@ -7,7 +7,7 @@ the field. `synth_assets.spec` assembles them into PipelineSpec and loads YAML f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -110,7 +110,8 @@ class StrategySpec(_Strict):
     pool_rows: int | None = Field(None, ge=1)
     # classification strategies that write a text for a label: the teacher also scores the label words on
     # each new text, and the row is kept only when that label is its target, confidently (filters.confidence).
-    # null: the strategy's own default (on for hard_negative, whose flipped label is the point of the row)
+    # null: the strategy's own default, resolved by the pipeline (PipelineSpec.checks_label): on in a classification
+    # task for every strategy that writes a new text (rephrase, new_question, error_driven, hard_negative), off otherwise
     verify_label: bool | None = None
 
     @field_validator("prompt")
@@ -130,11 +131,6 @@ class StrategySpec(_Strict):
         if self.verify_label and self.name == "label":
             raise ValueError("verify_label: the label strategy's rows are the teacher's label scores already; remove it")
         return self
-
-    @property
-    def checks_label(self) -> bool:
-        """Whether the teacher re-labels this strategy's new texts (verify_label, else the strategy's default)."""
-        return self.verify_label if self.verify_label is not None else STRATEGY_CATALOG[self.name].verify_label_default
 
     @field_validator("name")
     @classmethod
@@ -168,11 +164,20 @@ class DistillSpec(_Strict):
     soft_labels: classifier students train teacher-labelled rows on the teacher's (calibrated) label
     distribution at `temperature`; labelled seeds keep their gold label; `alpha` weighs the soft term
     against the hard cross-entropy.
+    logits: a causal_lm student trains every teacher-written target token against the teacher's stored
+    top-k distribution (strategies' top_logprobs), tail mass kept, mixed with the cross-entropy by `alpha`
+    at `temperature`; the two tokenizers must share one vocabulary. `teacher_tokenizer`: a local dir or
+    `embedded:` name of the teacher's tokenizer, for a teacher whose model name is not one (openai, fake).
     """
+
+    # math strategies whose target is the teacher's own solution text, so its stored tokens can be the target's
+    TEACHER_WRITTEN: ClassVar[tuple[str, ...]] = ("answer_augment", "revthink", "new_question", "error_driven")
 
     soft_labels: bool = False
     temperature: float = Field(1.0, gt=0.0, le=20.0)
     alpha: float = Field(0.5, ge=0.0, le=1.0)
+    logits: bool = False
+    teacher_tokenizer: str | None = Field(None, min_length=1)
 
 
 class StudentSpec(_Strict):

@@ -34,14 +34,15 @@ def train_config(b: Build) -> TrainConfig:
                        lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                        target_modules=tuple(s.target_modules), max_steps=s.max_steps, grad_accum=s.grad_accum,
                        soft_labels=s.distill.soft_labels, temperature=s.distill.temperature,
-                       alpha=s.distill.alpha, precision=s.precision)
+                       alpha=s.distill.alpha, logits=s.distill.logits, precision=s.precision)
 
 
 @dataclass(frozen=True)
 class TrainingInputs:
     """Exactly what one student trains on, and the checkpoint key that names it."""
 
-    data: pl.DataFrame  # input, target, and target_probs / weight when they carry more than the hard target
+    # input, target, and target_probs / weight / teacher_token_logprobs when they carry more than the hard target
+    data: pl.DataFrame
     config: TrainConfig
     version: str  # frame_hash(data): the train_set version in the key
     key: str
@@ -59,6 +60,12 @@ def _beyond_hard(rows: pl.DataFrame, labels: list[str]) -> tuple[str, ...]:
     return tuple(extra)
 
 
+def _teacher_tokens(rows: pl.DataFrame) -> tuple[str, ...]:
+    """("teacher_token_logprobs",) when some row carries the teacher's token distributions (student.distill.logits)."""
+    column = "teacher_token_logprobs"
+    return (column,) if column in rows.columns and rows[column].is_not_null().any() else ()
+
+
 def training_inputs(b: Build, train_rows: pl.DataFrame) -> TrainingInputs:
     """The rows, config and key of a student trained on `train_rows` (a train_set, or a variant's part of it).
 
@@ -66,9 +73,11 @@ def training_inputs(b: Build, train_rows: pl.DataFrame) -> TrainingInputs:
     rows that are all one-hot with weight 1 (the seeds_only variant) train, and are keyed, exactly as hard labels.
     """
     config = train_config(b)
-    extra = () if config.kind == CAUSAL_LM_KIND else _beyond_hard(train_rows, b.spec.labels)
+    extra = _teacher_tokens(train_rows) if config.kind == CAUSAL_LM_KIND else _beyond_hard(train_rows, b.spec.labels)
     if config.soft_labels and "target_probs" not in extra:
         config = replace(config, soft_labels=False)  # nothing soft to learn: the hard-label config and key
+    if config.logits and not extra:
+        config = replace(config, logits=False)  # no teacher distribution (seeds_only): the SFT config and key
     data = train_rows.select("input", "target", *extra)
     if config.kind == CAUSAL_LM_KIND:
         # the rendered prompt is what the model learns from: an instruction edit must change the checkpoint key
@@ -86,7 +95,9 @@ def _fit(b: Build, inputs: TrainingInputs, out: Path):
         extra["target_probs"] = data["target_probs"].to_list()
     if "weight" in data.columns:
         extra["weights"] = data["weight"].to_list()
-    # a causal LM learns text answers to the rendered prompts (it never gets soft targets or weights)
+    if "teacher_token_logprobs" in data.columns:
+        extra["teacher_tokens"] = data["teacher_token_logprobs"].to_list()
+    # a causal LM learns text answers to the rendered prompts (and, with logits on, the teacher's token distributions)
     return get_trainer(config.kind).train(data["input"].to_list(), data["target"].to_list(), b.spec.labels, config, out, **extra)
 
 
@@ -95,7 +106,7 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
     """One student trained on these rows, or reused from the checkpoint cache (then the flag is True)."""
     inputs = training_inputs(b, train_rows)
     config, key, version = inputs.config, inputs.key, inputs.version
-    learns = [c for c in ("target_probs", "weight") if c in inputs.data.columns]
+    learns = [c for c in ("target_probs", "weight", "teacher_token_logprobs") if c in inputs.data.columns]
     context.log.info(f"student {variant} (round {round_}): {inputs.data.height} rows, checkpoint {key}"
                      + (f", learning from {' and '.join(learns)}" if learns else ""))
     with forward_logs(context):
@@ -103,6 +114,9 @@ def train_variant(b: Build, context: AssetExecutionContext, train_rows: pl.DataF
             b.root, key, lambda out: _fit(b, inputs, out),
             {"variant_first_trained_as": variant, "config": config.as_dict(), "train_set_version": version},
         )
+    if "n_kd_rows" in manifest and config.logits:
+        context.log.info(f"student {variant}: {manifest['n_kd_rows']} rows learned the teacher's token distributions, "
+                         f"{manifest['n_kd_misaligned']} misaligned rows fell back to cross-entropy")
     checkpoint = Checkpoint(
         checkpoint_id=key, variant=variant, round=round_, path=str(path / "model"), kind=config.kind,
         base_model=config.base_model, train_set_version=version, config_hash=checkpoint_key("", config.as_dict(), ""),

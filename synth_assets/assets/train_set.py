@@ -3,8 +3,9 @@
 Round 0 is the labelled seeds plus round 0's accepted expansions. Round r is round r-1's train
 set plus the accepted round-r rows whose text it does not already hold.
 
-Two columns join TRAIN_SCHEMA only when the spec asks for them (DISTILL_SCHEMA), so other pipelines
-keep their table: `target_probs` (student.distill.soft_labels) and `weight` (filters.confidence.mode: weight).
+Three columns join TRAIN_SCHEMA only when the spec asks for them (DISTILL_SCHEMA, LOGIT_SCHEMA), so other
+pipelines keep their table: `target_probs` (student.distill.soft_labels), `weight` (filters.confidence.mode:
+weight) and `teacher_token_logprobs` (student.distill.logits).
 """
 
 import polars as pl
@@ -37,12 +38,17 @@ DISTILL_SCHEMA = {
     # for teacher-labelled rows, 1.0 for seeds and rows without a teacher label
     "weight": pl.Float64,
 }
+# what a causal-LM student learns besides its target text (student.distill.logits): the teacher's stored top-k
+# distribution of every token it generated (expansions.token_logprobs, JSON) for rows whose target it wrote
+# (DistillSpec.TEACHER_WRITTEN strategies); null for seeds and every other row
+LOGIT_SCHEMA = {"teacher_token_logprobs": pl.String}
 
 
 def distill_columns(spec: PipelineSpec) -> tuple[str, ...]:
-    """The DISTILL_SCHEMA columns this spec's train_set carries (none when soft labels and weighting are off)."""
+    """The DISTILL_SCHEMA and LOGIT_SCHEMA columns this spec's train_set carries (none when all three are off)."""
     soft = spec.student.distill.soft_labels and spec.task == "classification"
-    return (*(("target_probs",) if soft else ()), *(("weight",) if spec.filters.confidence.mode == "weight" else ()))
+    return (*(("target_probs",) if soft else ()), *(("weight",) if spec.filters.confidence.mode == "weight" else ()),
+            *(("teacher_token_logprobs",) if spec.student.distill.logits else ()))
 
 
 def _target_probs(df: pl.DataFrame, spec: PipelineSpec, calibration: Calibration) -> pl.Series:
@@ -56,9 +62,11 @@ def _target_probs(df: pl.DataFrame, spec: PipelineSpec, calibration: Calibration
 
 def with_distill(rows: pl.DataFrame, filtered: pl.DataFrame, spec: PipelineSpec,
                  calibration: Calibration | None) -> pl.DataFrame:
-    """`rows` (train_set rows) with the spec's DISTILL_SCHEMA columns, read from their rows of `filtered`."""
+    """`rows` (train_set rows) with the spec's DISTILL_SCHEMA and LOGIT_SCHEMA columns, read from their rows of `filtered`."""
     columns = distill_columns(spec)
-    wanted = ["label_scores", "teacher_label", *(["confidence_weight"] if "weight" in columns else [])]
+    wanted = [*(["label_scores", "teacher_label"] if "target_probs" in columns else []),
+              *(["confidence_weight"] if "weight" in columns else []),
+              *(["token_logprobs"] if "teacher_token_logprobs" in columns else [])]
     teacher = filtered.select("row_id", *[pl.col(c).alias(f"_{c}") for c in wanted])
     # a seed is its own row, never a teacher call: only expansions look theirs up
     df = rows.join(teacher, on="row_id", how="left", maintain_order="left").with_columns(
@@ -70,6 +78,11 @@ def with_distill(rows: pl.DataFrame, filtered: pl.DataFrame, spec: PipelineSpec,
         df = df.with_columns(_target_probs(df, spec, calibration))
     if "weight" in columns:
         df = df.with_columns(pl.col("_confidence_weight").fill_null(1.0).alias("weight"))
+    if "teacher_token_logprobs" in columns:
+        # a strategy that keeps the seed's answer (rephrase) stored the tokens of its new input, not of the target
+        written = pl.col("strategy").is_in(spec.student.distill.TEACHER_WRITTEN)
+        df = df.with_columns(pl.when(written).then(pl.col("_token_logprobs"))
+                             .cast(LOGIT_SCHEMA["teacher_token_logprobs"]).alias("teacher_token_logprobs"))
     return df.select(*TRAIN_SCHEMA, *columns)
 
 
@@ -148,6 +161,8 @@ def build_train_set(b: Build, r: int = 0):
             added=new.height,
             repeats_dropped=accepted.height - new.height,
             label_counts=MetadataValue.json(dict(df.group_by("target").len().iter_rows())),
+            **({"teacher_token_rows": int(df["teacher_token_logprobs"].is_not_null().sum())}
+               if "teacher_token_logprobs" in df.columns else {}),
         )
 
     return train_set
