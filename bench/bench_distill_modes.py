@@ -22,15 +22,14 @@ import shutil
 import statistics
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import duckdb
 import yaml
 from dagster import DagsterInstance
 
-from synth_assets.factory import PIPELINES_DIR, build_definitions
-from synth_assets.runs import materialize_all
+from synth_assets.factory import PIPELINES_DIR
+from synth_assets.runs import materialize_specs
 from synth_assets.spec import load_spec
 
 MODES = ("hard", "soft", "weighted")
@@ -91,8 +90,7 @@ def main() -> None:
     for path in write_specs(work, modes, seeds):
         spec = load_spec(path)
         started = time.perf_counter()
-        outcome = materialize_all(build_definitions([spec], warehouse), [spec.name], instance,
-                                  rebuild=partial(build_definitions, [spec], warehouse))
+        outcome = materialize_specs([spec], warehouse, instance)
         if not outcome.success:
             print(f"{spec.name}: the run FAILED; see the log above")
             continue

@@ -14,15 +14,14 @@ import argparse
 import shutil
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import duckdb
 import yaml
 from dagster import DagsterInstance
 
-from synth_assets.factory import PIPELINES_DIR, build_definitions
-from synth_assets.runs import materialize_all
+from synth_assets.factory import PIPELINES_DIR
+from synth_assets.runs import materialize_specs
 from synth_assets.spec import load_spec
 
 
@@ -72,8 +71,7 @@ def main() -> None:
     for path in paths:
         spec = load_spec(_with_rounds(path.resolve(), args.rounds, work))
         started = time.perf_counter()
-        defs = build_definitions([spec], warehouse)
-        outcome = materialize_all(defs, [spec.name], instance, rebuild=partial(build_definitions, [spec], warehouse))
+        outcome = materialize_specs([spec], warehouse, instance)
         if not outcome.success:
             print(f"\n== {spec.name}: the run FAILED; see the log above")
             continue

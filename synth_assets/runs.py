@@ -14,12 +14,14 @@ import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from dagster import (AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, DagsterRun, DagsterRunStatus, Definitions,
                      ExecuteInProcessResult, RunsFilter, materialize)
 
-from synth_assets.factory import observe_job_name
+from synth_assets.factory import build_definitions, observe_job_name
+from synth_assets.spec import PipelineSpec
 from synth_assets.staleness import AssetState, asset_states
 
 # Rebuilds the same Definitions in a worker process (a picklable callable, e.g. functools.partial of
@@ -55,6 +57,13 @@ def materialize_all(defs: Definitions, pipelines: list[str], instance: DagsterIn
     failures: list[str] = []
     ok = _run_wave(defs, instance, todo, rebuild, workers, failures)
     return RunOutcome(ok, len(states), failures)
+
+
+def materialize_specs(specs: list[PipelineSpec], warehouse: Path, instance: DagsterInstance,
+                      workers: int | None = None) -> RunOutcome:
+    """Every asset of these specs in `warehouse`, as `synth run` materialises them: for scripts and benchmarks."""
+    return materialize_all(build_definitions(specs, warehouse), [s.name for s in specs], instance,
+                           rebuild=partial(build_definitions, specs, warehouse), workers=workers)
 
 
 def materialize_stale(defs: Definitions, pipelines: list[str], instance: DagsterInstance, log=print,

@@ -8,33 +8,20 @@ import duckdb
 import pytest
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
-from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
+from synth_assets.inference.cache import SCHEMA, TeacherCache
 from synth_assets.inference.fake_backend import FakeBackend
 from synth_assets.inference.runner import run_calls
 from synth_assets.storage.catalog import refresh_catalog
 
-
-def _call(text: str, temperature: float = 0.0, model: str = "m") -> TeacherCall:
-    req = GenerationRequest(messages=(("user", text),), params=SamplingParams(temperature=temperature))
-    return TeacherCall(req.cache_key(model, "s", "1"), req, "s", "1")
-
-
-def _calls_in(part: str, n: int, tag: str = "q") -> list[TeacherCall]:
-    """n calls whose keys all fall in one partition (keys are hex digests: about 256 tries each)."""
-    found, i = [], 0
-    while len(found) < n:
-        call, i = _call(f"{tag}{i}"), i + 1
-        if call.key.startswith(part):
-            found.append(call)
-    return found
+from cache_calls import call, calls_in
 
 
 def test_key_changes_with_everything_that_changes_output() -> None:
-    base = _call("hello").key
-    assert _call("hello").key == base
-    assert _call("hello!").key != base
-    assert _call("hello", temperature=0.5).key != base
-    assert _call("hello", model="other").key != base
+    base = call("hello").key
+    assert call("hello").key == base
+    assert call("hello!").key != base
+    assert call("hello", temperature=0.5).key != base
+    assert call("hello", model="other").key != base
     req = GenerationRequest(messages=(("user", "hello"),))
     assert req.cache_key("m", "s", "2") != base and req.cache_key("m", "t", "1") != base
 
@@ -54,7 +41,7 @@ def test_token_logprobs_round_trip_and_old_shards_still_read(tmp_path: Path) -> 
     import polars as pl
 
     cache = TeacherCache(tmp_path)
-    old, new = _calls_in("a7", 2)
+    old, new = calls_in("a7", 2)
     # a flat shard from before the token_logprobs column (and the partitions) existed
     cache.dir.mkdir(parents=True)
     legacy = {k: v for k, v in SCHEMA.items() if k != "token_logprobs"}
@@ -72,7 +59,7 @@ def test_token_logprobs_round_trip_and_old_shards_still_read(tmp_path: Path) -> 
 
 def test_only_successes_are_cached(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = [_call("a"), _call("b")]
+    calls = [call("a"), call("b")]
     stored = cache.append("m", calls, [GenerationResult(text="A", tokens_out=1), GenerationResult(text=None, error="boom")])
     assert stored == 1
     hits = cache.lookup([c.key for c in calls])
@@ -83,7 +70,7 @@ def test_runner_dedupes_and_resumes(tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
     backend = FakeBackend(call_log=str(log), fail_marker="bad")
     cache = TeacherCache(tmp_path)
-    calls = [_call(f"row {i}") for i in range(10)] + [_call("row 0"), _call("bad row")]
+    calls = [call(f"row {i}") for i in range(10)] + [call("row 0"), call("bad row")]
     out, stats = run_calls(calls, backend, cache, batch_size=3)
     assert stats.unique == 11 and stats.calls == 11 and stats.errors == 1
     assert len(log.read_text().splitlines()) == 11
@@ -95,7 +82,7 @@ def test_runner_dedupes_and_resumes(tmp_path: Path) -> None:
 
 def test_compaction_keeps_every_row_and_the_view(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = _calls_in("3c", 6)
+    calls = calls_in("3c", 6)
     for c in calls:
         cache.append("m", [c], [GenerationResult(text=c.key[:4])])
     cache.compact(min_shards=3)
@@ -121,7 +108,7 @@ class _StaleListing(TeacherCache):
 
 def test_a_shard_compacted_away_mid_lookup_is_listed_again_twice_at_most(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = _calls_in("5e", 3)
+    calls = calls_in("5e", 3)
     for c in calls:
         cache.append("m", [c], [GenerationResult(text=c.key[:4])])
     before = cache.shards()
@@ -146,9 +133,9 @@ def test_concurrent_compactions_never_store_a_key_twice(tmp_path: Path) -> None:
     stored: list[str] = []
     for wave in range(4):
         for i in range(30):  # one shard per batch, as the runner writes them
-            call = _call(f"wave {wave} row {i}")
-            cache.append("m", [call], [GenerationResult(text=f"{wave}/{i}")])
-            stored.append(call.key)
+            one = call(f"wave {wave} row {i}")
+            cache.append("m", [one], [GenerationResult(text=f"{wave}/{i}")])
+            stored.append(one.key)
         start = threading.Barrier(4)
 
         def compact() -> None:

@@ -13,25 +13,12 @@ import polars as pl
 import pytest
 from filelock import FileLock
 
-from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams
+from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
 from synth_assets.inference.cache_layout import MIGRATE_LOCK, conform, partition_of
 from synth_assets.storage.catalog import refresh_catalog
 
-
-def _call(text: str) -> TeacherCall:
-    req = GenerationRequest(messages=(("user", text),), params=SamplingParams())
-    return TeacherCall(req.cache_key("m", "s", "1"), req, "s", "1")
-
-
-def _calls_in(part: str, n: int, tag: str = "q") -> list[TeacherCall]:
-    """n calls whose keys all fall in one partition (keys are hex digests: about 256 tries each)."""
-    found, i = [], 0
-    while len(found) < n:
-        call, i = _call(f"{tag}{i}"), i + 1
-        if call.key.startswith(part):
-            found.append(call)
-    return found
+from cache_calls import call, calls_in
 
 
 def _flat_shard(folder: Path, name: str, calls: list[TeacherCall], texts: list[str], at: datetime,
@@ -54,7 +41,7 @@ def _stored(cache: TeacherCache) -> pl.DataFrame:
 
 def _old_cache(folder: Path) -> tuple[list[TeacherCall], dict[str, str]]:
     """Three flat shards: a compacted one from before token_logprobs existed, and two batches."""
-    calls = [_call(f"old {i}") for i in range(120)]
+    calls = [call(f"old {i}") for i in range(120)]
     then = datetime(2024, 5, 1, tzinfo=timezone.utc)
     _flat_shard(folder, "20240501T000000000000-compacted-0a0a0a0a", calls[:80], [f"c{i}" for i in range(80)], then,
                 drop=("token_logprobs",))
@@ -66,7 +53,7 @@ def _old_cache(folder: Path) -> tuple[list[TeacherCall], dict[str, str]]:
 
 def test_an_append_writes_one_sorted_file_per_partition_it_touches(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = [_call(f"row {i}") for i in range(40)] + _calls_in("e4", 5)
+    calls = [call(f"row {i}") for i in range(40)] + calls_in("e4", 5)
     cache.append("m", calls, [GenerationResult(text=c.key) for c in calls])
     files = cache.shards()
     assert {f.parent.name for f in files} == {f"p={partition_of(c.key)}" for c in calls}
@@ -122,20 +109,20 @@ def test_a_migration_killed_midway_loses_no_call_and_answers_each_key_once(tmp_p
 
 def test_a_lookup_opens_only_the_partitions_of_its_keys(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    mine, other = _calls_in("1f", 3), _calls_in("c0", 3)
+    mine, other = calls_in("1f", 3), calls_in("c0", 3)
     for c in mine + other:
         cache.append("m", [c], [GenerationResult(text=c.key[:6])])
     for f in cache.layout.partition_shards("c0"):  # what a lookup of partition 1f must never open
         f.write_bytes(b"not parquet")
     assert _answers(cache, mine) == {c.key: c.key[:6] for c in mine}
-    assert _answers(cache, _calls_in("1f", 1, tag="miss")) == {}
+    assert _answers(cache, calls_in("1f", 1, tag="miss")) == {}
     with pytest.raises(Exception):  # the same lookup plus one key of the damaged partition does read it
         cache.lookup([c.key for c in mine] + [other[0].key])
 
 
 def test_compaction_merges_a_partition_alone_and_leaves_the_others_untouched(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    busy, quiet = _calls_in("7a", 4), _calls_in("90", 2)
+    busy, quiet = calls_in("7a", 4), calls_in("90", 2)
     for c in busy + quiet:
         cache.append("m", [c], [GenerationResult(text=c.key[:6])])
     # a key stored twice (two runs raced past their leases): the older answer is the one kept
@@ -151,10 +138,10 @@ def test_compaction_merges_a_partition_alone_and_leaves_the_others_untouched(tmp
 
 def test_a_large_base_is_rewritten_only_once_the_small_shards_add_up(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    base_calls = _calls_in("42", 200, tag="base")
+    base_calls = calls_in("42", 200, tag="base")
     cache.append("m", base_calls, [GenerationResult(text="x" * 200) for _ in base_calls])
     (base,) = cache.layout.partition_shards("42")
-    fresh = _calls_in("42", 3, tag="fresh")
+    fresh = calls_in("42", 3, tag="fresh")
     for c in fresh:
         cache.append("m", [c], [GenerationResult(text="f")])
     cache.compact(min_shards=3)
@@ -170,7 +157,7 @@ def test_a_large_base_is_rewritten_only_once_the_small_shards_add_up(tmp_path: P
 
 def test_appends_during_compaction_are_kept_and_no_key_is_stored_twice(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
-    calls = _calls_in("0b", 60, tag="race")
+    calls = calls_in("0b", 60, tag="race")
     for c in calls[:20]:
         cache.append("m", [c], [GenerationResult(text=c.key)])
     start, done = threading.Barrier(3), threading.Event()
