@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams, TeacherBackend
-from synth_assets.inference.transformers_backend import MIN_SHARED_PREFIX, TransformersBackend, _Row, _shared_prefix
+from synth_assets.inference.shared_prefix import MIN_SHARED_PREFIX
+from synth_assets.inference.shared_prefix import shared_prefix as _shared_prefix
+from synth_assets.inference.transformers_backend import TransformersBackend, _Row
 
 MODEL = "embedded:smollm2-135m-instruct"
 
@@ -138,7 +140,7 @@ def test_a_shared_prompt_head_is_computed_once_and_changes_nothing(backend: Tran
     assert backend._batch_inputs(rows)[3] >= 30  # the system turn and the instruction: the shared path is taken
     shared = backend.generate(greedy + sampled + scored)
     # the same batches with no head shared (a threshold no prompt reaches), and greedy rows run alone
-    monkeypatch.setattr("synth_assets.inference.transformers_backend.MIN_SHARED_PREFIX", 10**9)
+    monkeypatch.setattr("synth_assets.inference.shared_prefix.MIN_SHARED_PREFIX", 10**9)
     assert backend._batch_inputs(rows)[3] == 0
     unshared = backend.generate(greedy + sampled + scored)
     alone = [backend.generate([r])[0] for r in greedy]
