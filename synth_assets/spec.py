@@ -23,7 +23,7 @@ from synth_assets.spec_filters import (
     StudentAwareSpec,
     ValiditySpec,
 )
-from synth_assets.spec_distill import check_logit_distill
+from synth_assets.spec_distill import check_distill
 from synth_assets.spec_rounds import ActiveSpec, MixtureSpec, RoundsSpec
 from synth_assets.spec_sections import (
     BudgetSpec,
@@ -114,7 +114,7 @@ class PipelineSpec(_Strict):
         self._check_active()
         self._check_mixture()
         self._check_label_checks()
-        self._check_distill()
+        check_distill(self)
         return self
 
     def _check_label_checks(self) -> None:
@@ -130,18 +130,6 @@ class PipelineSpec(_Strict):
                                                         f"or set {field}.verify_label: false to keep its rows unchecked)")
                 raise ValueError(f"{field}.verify_label: checking the teacher's label needs a `label` strategy in strategies, "
                                  f"whose labels of the labelled seeds measure how far the teacher can be trusted{default}")
-
-    def _check_distill(self) -> None:
-        # a causal_lm student learns text answers: it would silently ignore label distributions and row weights
-        if self.student.kind == "causal_lm" and self.student.distill.soft_labels:
-            raise ValueError("student.distill.soft_labels: soft labels train classifier students (encoder_classifier, "
-                             "tfidf_logreg); a causal_lm student learns the teacher's text")
-        if self.student.kind == "causal_lm" and self.filters.confidence.mode == "weight":
-            raise ValueError("filters.confidence.mode: weight gives rows weights only classifier students train with; "
-                             "use mode: threshold with a causal_lm student")
-        if self.student.distill.soft_labels and self.task != "classification":
-            raise ValueError("student.distill.soft_labels: only a classification task has label distributions")
-        check_logit_distill(self)
 
     def _check_active(self) -> None:
         active = self.rounds.active

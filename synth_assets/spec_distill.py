@@ -1,5 +1,6 @@
-"""What student.distill.logits needs before anything runs: a causal-LM student, stored token distributions of
-teacher-written targets, and one tokenizer vocabulary for teacher and student (each refusal names its field)."""
+"""What student.distill needs before anything runs (each refusal names its field): soft labels and confidence
+weights need a classifier student; logits need a causal-LM student, stored token distributions of teacher-written
+targets, and one tokenizer vocabulary for teacher and student."""
 
 from __future__ import annotations
 
@@ -11,6 +12,20 @@ if TYPE_CHECKING:
 
 # backends that load the teacher's weights themselves, so teacher.model names its tokenizer too
 LOCAL_BACKENDS = ("transformers", "vllm")
+
+
+def check_distill(spec: PipelineSpec) -> None:
+    """Refuse student.distill settings and confidence weights the student kind or task cannot use."""
+    # a causal_lm student learns text answers: it would silently ignore label distributions and row weights
+    if spec.student.kind == "causal_lm" and spec.student.distill.soft_labels:
+        raise ValueError("student.distill.soft_labels: soft labels train classifier students (encoder_classifier, "
+                         "tfidf_logreg); a causal_lm student learns the teacher's text")
+    if spec.student.kind == "causal_lm" and spec.filters.confidence.mode == "weight":
+        raise ValueError("filters.confidence.mode: weight gives rows weights only classifier students train with; "
+                         "use mode: threshold with a causal_lm student")
+    if spec.student.distill.soft_labels and spec.task != "classification":
+        raise ValueError("student.distill.soft_labels: only a classification task has label distributions")
+    check_logit_distill(spec)
 
 
 def check_logit_distill(spec: PipelineSpec) -> None:
