@@ -1,8 +1,8 @@
-"""The row-level teacher-call cache: Parquet shards partitioned by key prefix, one file per finished batch and partition.
+"""The row-level teacher-call cache: Parquet shards partitioned by key prefix, fed by one spool file per finished batch.
 
 Shards make a crash lose at most the batch in flight and let concurrent runs (partitions,
-multiprocess executors) write without locks; readers union the shards of the partitions their
-keys fall in (the layout: cache_layout.py). The DuckDB view `teacher_cache` makes the cache
+multiprocess executors) write without locks; readers union the spool and the shards of the
+partitions their keys fall in (the layout: cache_layout.py). The DuckDB view `teacher_cache` makes the cache
 inspectable with SQL. Only successful calls are cached, so a failed call is retried by the next
 run. Should a key ever be stored twice, its oldest row is the answer: lookups pick it and
 compaction keeps only it.
@@ -43,19 +43,17 @@ class TeacherCache:
     def __init__(self, root: Path):
         self.dir = Path(root) / "_cache" / "teacher"
         self.layout = CacheLayout(self.dir)
-        self._migrated = False
 
-    def _upgrade(self) -> None:
-        """Move a cache of the flat layout into partitions on first use (until done; another process may hold it)."""
-        if not self._migrated:
-            self._migrated = self.layout.migrate()
+    def fold(self) -> bool:
+        """Move the spool (and a cache of the flat layout before partitions) into partitions; False if another process is."""
+        return self.layout.fold()
 
     def shards(self) -> list[Path]:
         """Every shard file of the cache; an append names all of its files alike (`<batch>.parquet`)."""
         return self.layout.shards()
 
     def _files(self, parts: list[str]) -> list[Path]:
-        """The files that can hold keys of these partitions: theirs, and flat shards not yet migrated."""
+        """The files that can hold keys of these partitions: theirs, and flat files not yet folded."""
         return self.layout.flat_shards() + [f for part in parts for f in self.layout.partition_shards(part)]
 
     def _hits(self, wanted: list[str]) -> pl.DataFrame | None:
@@ -73,8 +71,8 @@ class TeacherCache:
         wanted = list(set(keys))
         if not wanted:
             return {}
-        self._upgrade()
-        # a shard compacted or migrated away between listing and reading: list again, three tries 50 then 100 ms apart
+        self.fold()  # a spool left by a crashed or concurrent run is read as ~100k-row files, not thousands of batches
+        # a shard compacted or folded away between listing and reading: list again, three tries 50 then 100 ms apart
         retrying = Retrying(retry=retry_if_exception_type(FileNotFoundError), stop=stop_after_attempt(3),
                             wait=wait_incrementing(start=0.05, increment=0.05))
         try:
@@ -96,8 +94,7 @@ class TeacherCache:
         }
 
     def append(self, model_id: str, calls: list[TeacherCall], results: list[GenerationResult]) -> int:
-        """Persist the successful results of one batch, one file per partition it touches; returns how many were stored."""
-        self._upgrade()
+        """Persist the successful results of one batch as one spool file; returns how many were stored."""
         now = datetime.now(timezone.utc)
         rows = [
             {
@@ -120,18 +117,17 @@ class TeacherCache:
             if r.ok
         ]
         if rows:
-            self.layout.write(pl.DataFrame(rows, schema=SCHEMA), f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}")
+            self.layout.spool(pl.DataFrame(rows, schema=SCHEMA), f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}")
         return len(rows)
 
     def compact(self, min_shards: int = 16) -> None:
-        """Merge the shards of every partition that has `min_shards` of them, one partition at a time.
+        """Fold the spool, then merge the shards of every partition that has `min_shards` of them, one partition at a time.
 
         Safe beside concurrent appends and compactions (a lock per partition); memory stays
-        bounded by one partition. Nothing is merged while flat shards of the old layout remain:
-        their rows are moved first, so a compaction never races a migration.
+        bounded by one fold or one partition. Nothing is merged while another process is folding,
+        so a compaction never merges the files of a fold that may still be rewritten.
         """
-        self._upgrade()
-        if self.layout.flat_shards():
+        if not self.fold():
             return
         for part in self.layout.partitions():
             self.layout.compact_partition(part, min_shards)

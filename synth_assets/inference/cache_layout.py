@@ -6,10 +6,13 @@ Rows inside every file are sorted by key, so the min/max statistics on `cache_ke
 of its row groups let a reader skip what cannot match. Compaction merges one partition at a time under that
 partition's lock, so its memory is bounded by one 256th of the cache, never the whole of it.
 
-Caches written before this layout hold flat shards directly in `_cache/teacher/`. Readers keep
-reading them until `migrate` has moved them: each flat shard is split into partition files whose
-names derive from the shard's own name (rewriting after a crash replaces them, never adds rows),
-and the flat shard is removed only once all of its rows are durable in the partitions.
+A persisted batch is first one flat file in `_cache/teacher/` (the spool): one atomic write per
+batch, where splitting a batch of 256 calls across partitions would write ~160 files. `fold` moves
+the spool into the partitions FOLD_ROWS rows at a time, one file per partition per fold, at the end
+of a run and before a lookup. Caches written before partitions existed hold flat shards in the same
+place, so the same fold upgrades them. The names a fold writes derive from the names of the flat
+files it folds (rewriting after a crash replaces them, never adds rows), and a flat file is removed
+only once all of its rows are durable in the partitions. Readers read both until then.
 """
 
 from __future__ import annotations
@@ -45,10 +48,10 @@ SCHEMA = {
 # Shards written before a column existed lack it (read as null); the current schema decides, not the first file.
 SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
 COMPACT_LOCK = ".compact.lock"  # one per partition folder
-MIGRATE_LOCK = ".migrate.lock"  # one beside the partitions
+FOLD_LOCK = ".fold.lock"  # one beside the partitions
 PREFIX_CHARS = 2
 OTHER = "__"  # a key that does not start with two hex digits (none written by synth) still has a home
-MIGRATE_ROWS = 250_000  # a flat shard is moved this many rows at a time, whatever its size
+FOLD_ROWS = 100_000  # flat rows folded into one file per partition at a time: bounds a fold's memory
 _HEX = re.compile(f"[0-9a-f]{{{PREFIX_CHARS}}}")
 
 
@@ -92,7 +95,7 @@ class CacheLayout:
         return self.dir / f"p={part}"
 
     def flat_shards(self) -> list[Path]:
-        """Shards of the pre-partition layout, still waiting for `migrate`."""
+        """The spool, and shards of the pre-partition layout: flat files waiting for `fold`."""
         return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
 
     def partition_shards(self, part: str) -> list[Path]:
@@ -114,31 +117,40 @@ class CacheLayout:
             written.append(write_parquet_atomic(group.drop("_part"), path))
         return written
 
-    def migrate(self) -> bool:
-        """Move flat shards into partitions; False when another process holds the job (readers still see both)."""
+    def spool(self, rows: pl.DataFrame, stem: str) -> Path:
+        """One persisted batch as one flat file, sorted by key, until `fold` moves it into the partitions."""
+        return write_parquet_atomic(rows.sort("cache_key"), self.dir / f"{stem}.parquet")
+
+    def fold(self) -> bool:
+        """Move the flat files into partitions; False when another process holds the job (readers still see both)."""
         if not self.flat_shards():
             return True
-        lock = FileLock(self.dir / MIGRATE_LOCK)
+        lock = FileLock(self.dir / FOLD_LOCK)
         try:
             lock.acquire(timeout=0)
         except Timeout:
             return False
         try:
-            for shard in self.flat_shards():  # listed under the lock: no other process moves these
-                self._migrate_shard(shard)
+            for group in _fold_groups(self.flat_shards()):  # listed under the lock: no other process moves these
+                self._fold_group(group)
         finally:
             lock.release()
         return True
 
-    def _migrate_shard(self, shard: Path) -> None:
-        """Split one flat shard into partition files, a bounded slice at a time, then remove it.
+    def _fold_group(self, group: list[Path]) -> None:
+        """Write a group of flat files into the partitions under names of their own, then remove them.
 
-        The names derive from the shard's and the slice's, so a rerun after a crash replaces the
-        files it wrote before rather than adding a second copy of their rows.
+        A group is either small files adding up to about FOLD_ROWS rows, or one large file, moved a
+        FOLD_ROWS slice at a time. The names derive from the group's, so a rerun after a crash
+        replaces the files it wrote before rather than adding a second copy of their rows.
         """
-        for i, batch in enumerate(pq.ParquetFile(shard).iter_batches(batch_size=MIGRATE_ROWS)):
-            self.write(conform(pl.from_arrow(batch)), f"{shard.stem}-m{i:05d}")
-        shard.unlink()
+        if len(group) == 1:
+            for i, batch in enumerate(pq.ParquetFile(group[0]).iter_batches(batch_size=FOLD_ROWS)):
+                self.write(conform(pl.from_arrow(batch)), f"{group[0].stem}-m{i:05d}")
+        else:
+            self.write(scan_shards(group).collect(), f"{group[0].stem}-f{len(group):05d}")
+        for shard in group:
+            shard.unlink()
 
     def compact_partition(self, part: str, min_shards: int) -> bool:
         """Merge a partition's shards once it has `min_shards`; False when skipped (too few, or busy elsewhere).
@@ -169,6 +181,20 @@ class CacheLayout:
         finally:
             lock.release()
         return True
+
+
+def _fold_groups(shards: list[Path]) -> list[list[Path]]:
+    """The flat files in name (time) order, grouped to about FOLD_ROWS rows each (footers only are read)."""
+    groups: list[list[Path]] = []
+    rows = FOLD_ROWS
+    for shard in shards:
+        n = pq.read_metadata(shard).num_rows
+        if n >= FOLD_ROWS or rows + n > FOLD_ROWS:
+            groups.append([])
+            rows = 0
+        groups[-1].append(shard)
+        rows += n
+    return groups
 
 
 def _to_merge(shards: list[Path]) -> list[Path]:

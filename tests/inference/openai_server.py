@@ -53,7 +53,8 @@ class Fleet:
     """`n` loopback servers sharing one request log, fault counters and in-flight gauge."""
 
     def __init__(self, n: int = 1, delay_s: float = 0.0, retry_after: str = "0.1", slow_s: float = 0.6,
-                 jitter_sigma: float = 0.0, answer: Answer | None = None) -> None:
+                 jitter_sigma: float = 0.0, answer: Answer | None = None, keep_records: bool = True) -> None:
+        self.keep_records = keep_records  # off for millions of requests (bench_scale): the log would outgrow the data
         self.delay_s, self.retry_after, self.slow_s, self.jitter_sigma = delay_s, retry_after, slow_s, jitter_sigma
         self.answer = answer
         self.records: list[Record] = []
@@ -99,7 +100,8 @@ class Fleet:
         prompt = users[-1] if users else ""
         record = Record(server, time.monotonic(), dict(handler.headers.items()), body, prompt)
         with self._lock:
-            self.records.append(record)
+            if self.keep_records:
+                self.records.append(record)
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
@@ -139,7 +141,7 @@ class Fleet:
         words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         usage = {"prompt_tokens": words, "completion_tokens": len(text.split())}
         with self._lock:
-            self.completed[prompt] += 1
+            self.completed[prompt if self.keep_records else ""] += 1
         return 200, {}, json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"),
                                     "choices": [choice], "usage": usage}).encode()
 

@@ -1,5 +1,6 @@
-"""The teacher cache's partitioned layout: lookups open only their keys' partitions, compaction works one
-partition at a time, and a cache of the flat layout before it is upgraded on first use with no call lost."""
+"""The teacher cache's partitioned layout: an append is one spool file, folded into the partitions before a
+lookup and at compaction; lookups open only their keys' partitions, compaction works one partition at a time,
+and a cache of the flat layout before partitions is upgraded on first use with no call lost."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from filelock import FileLock
 
 from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
-from synth_assets.inference.cache_layout import MIGRATE_LOCK, conform, partition_of
+from synth_assets.inference.cache_layout import FOLD_LOCK, conform, partition_of
 from synth_assets.storage.catalog import refresh_catalog
 
 from cache_calls import call, calls_in
@@ -51,17 +52,20 @@ def _old_cache(folder: Path) -> tuple[list[TeacherCall], dict[str, str]]:
     return calls, expected
 
 
-def test_an_append_writes_one_sorted_file_per_partition_it_touches(tmp_path: Path) -> None:
+def test_an_append_is_one_spool_file_that_a_fold_turns_into_one_sorted_file_per_partition(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
     calls = [call(f"row {i}") for i in range(40)] + calls_in("e4", 5)
-    cache.append("m", calls, [GenerationResult(text=c.key) for c in calls])
+    cache.append("m", calls[:20], [GenerationResult(text=c.key) for c in calls[:20]])
+    cache.append("m", calls[20:], [GenerationResult(text=c.key) for c in calls[20:]])
+    assert [f.parent for f in cache.shards()] == [cache.dir, cache.dir]  # two batches: two files, whatever their keys
+    assert _answers(cache, calls) == {c.key: c.key for c in calls}  # a lookup folds them first
     files = cache.shards()
     assert {f.parent.name for f in files} == {f"p={partition_of(c.key)}" for c in calls}
-    assert len({f.name for f in files}) == 1  # every file of one batch carries the batch's name
+    assert len({f.name for f in files}) == 1  # one fold: every file of it carries the fold's name
     for f in files:
         keys = pl.read_parquet(f)["cache_key"]
         assert keys.is_sorted() and all(k.startswith(f.parent.name[2:]) for k in keys)
-    assert _answers(cache, calls) == {c.key: c.key for c in calls}
+    assert pl.read_parquet(files).height == 45
 
 
 def test_a_flat_cache_is_upgraded_on_first_use_and_every_key_still_hits(tmp_path: Path) -> None:
@@ -82,22 +86,23 @@ def test_a_flat_cache_is_upgraded_on_first_use_and_every_key_still_hits(tmp_path
         assert "p" not in {r[0] for r in con.execute("describe teacher_cache").fetchall()}
 
 
-def test_a_migration_killed_midway_loses_no_call_and_answers_each_key_once(tmp_path: Path) -> None:
+def test_a_fold_killed_midway_loses_no_call_and_answers_each_key_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("synth_assets.inference.cache_layout.FOLD_ROWS", 70)  # two folds: the large shard alone, then two batches
     cache = TeacherCache(tmp_path)
     calls, expected = _old_cache(cache.dir)
-    first, second = sorted(cache.dir.glob("*.parquet"))[:2]
-    # killed after moving the first shard but before removing it
+    first, second, third = sorted(cache.dir.glob("*.parquet"))
+    # killed after folding the first shard but before removing it
     keep = tmp_path / "copy.parquet"
     shutil.copy(first, keep)
-    cache.layout._migrate_shard(first)
+    cache.layout._fold_group([first])
     shutil.move(keep, first)
-    # and halfway through splitting the second: only some of its partitions written
-    rows = pl.read_parquet(second).with_columns(pl.col("cache_key").str.slice(0, 2).alias("part"))
+    # and halfway through writing the second fold: only some of its partitions written
+    rows = pl.concat([pl.read_parquet(second), pl.read_parquet(third)]).with_columns(pl.col("cache_key").str.slice(0, 2).alias("part"))
     written = sorted(set(rows["part"]))[::2]
-    cache.layout.write(rows.filter(pl.col("part").is_in(written)).drop("part").pipe(conform), f"{second.stem}-m00000")
+    cache.layout.write(rows.filter(pl.col("part").is_in(written)).drop("part").pipe(conform), f"{second.stem}-f00002")
 
     racing = TeacherCache(tmp_path)
-    with FileLock(cache.dir / MIGRATE_LOCK):  # another process is (still) migrating: readers see both layouts
+    with FileLock(cache.dir / FOLD_LOCK):  # another process is (still) folding: readers see both layouts
         assert _answers(racing, calls) == expected
         assert len(list(cache.dir.glob("*.parquet"))) == 3
     rerun = TeacherCache(tmp_path)
@@ -112,6 +117,7 @@ def test_a_lookup_opens_only_the_partitions_of_its_keys(tmp_path: Path) -> None:
     mine, other = calls_in("1f", 3), calls_in("c0", 3)
     for c in mine + other:
         cache.append("m", [c], [GenerationResult(text=c.key[:6])])
+    assert cache.fold()
     for f in cache.layout.partition_shards("c0"):  # what a lookup of partition 1f must never open
         f.write_bytes(b"not parquet")
     assert _answers(cache, mine) == {c.key: c.key[:6] for c in mine}
@@ -123,10 +129,13 @@ def test_a_lookup_opens_only_the_partitions_of_its_keys(tmp_path: Path) -> None:
 def test_compaction_merges_a_partition_alone_and_leaves_the_others_untouched(tmp_path: Path) -> None:
     cache = TeacherCache(tmp_path)
     busy, quiet = calls_in("7a", 4), calls_in("90", 2)
-    for c in busy + quiet:
+    for c in busy + quiet:  # folded one by one: a shard per batch in its partition
         cache.append("m", [c], [GenerationResult(text=c.key[:6])])
+        cache.fold()
     # a key stored twice (two runs raced past their leases): the older answer is the one kept
     cache.append("m", [busy[0]], [GenerationResult(text="newer")])
+    cache.fold()
+    assert len(cache.layout.partition_shards("7a")) == 5 and len(cache.layout.partition_shards("90")) == 2
     untouched = {f: f.read_bytes() for f in cache.layout.partition_shards("90")}
     cache.compact(min_shards=3)
     assert len(cache.layout.partition_shards("7a")) == 1
@@ -140,10 +149,12 @@ def test_a_large_base_is_rewritten_only_once_the_small_shards_add_up(tmp_path: P
     cache = TeacherCache(tmp_path)
     base_calls = calls_in("42", 200, tag="base")
     cache.append("m", base_calls, [GenerationResult(text="x" * 200) for _ in base_calls])
+    cache.fold()
     (base,) = cache.layout.partition_shards("42")
     fresh = calls_in("42", 3, tag="fresh")
     for c in fresh:
         cache.append("m", [c], [GenerationResult(text="f")])
+        cache.fold()
     cache.compact(min_shards=3)
     shards = cache.layout.partition_shards("42")
     assert base in shards and len(shards) == 2  # the small ones merged into one, the base left as it was

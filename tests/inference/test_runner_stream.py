@@ -46,8 +46,21 @@ def backend(urls: list[str], **kwargs) -> OpenAIBackend:
     return OpenAIBackend("teacher-7b", urls, **settings)
 
 
+class RecordingCache(TeacherCache):
+    """The real cache, remembering how many rows each append stored (a run folds its spool files away at the end)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.appended: list[int] = []
+
+    def append(self, model_id, calls, results) -> int:
+        stored = super().append(model_id, calls, results)
+        self.appended.append(stored)
+        return stored
+
+
 def shard_sizes(cache: TeacherCache) -> list[int]:
-    """Rows persisted per append: its files, one per partition it touched, all carry the batch's name."""
+    """Rows per file name: before a fold, one spool file per append."""
     sizes: dict[str, int] = {}
     for p in cache.shards():
         sizes[p.name] = sizes.get(p.name, 0) + pl.read_parquet(p).height
@@ -75,9 +88,10 @@ def test_a_slow_request_holds_up_no_batch(tmp_path: Path) -> None:
 def test_results_are_persisted_every_batch_size_as_they_finish(tmp_path: Path) -> None:
     fleet = Fleet(n=2)
     try:
-        cache = TeacherCache(tmp_path)
+        cache = RecordingCache(tmp_path)
         _, stats = run_calls(make_calls(45), backend(fleet.urls, concurrency=8), cache, batch_size=10)
-        assert stats.calls == 45 and shard_sizes(cache) == [5, 10, 10, 10, 10]
+        assert stats.calls == 45 and sorted(cache.appended) == [5, 10, 10, 10, 10]
+        assert not cache.layout.flat_shards() and pl.read_parquet(cache.shards()).height == 45  # folded at the end
         out, again = run_calls(make_calls(45), backend(fleet.urls, concurrency=8), cache, batch_size=10)
         assert again.cache_hits == 45 and again.calls == 0 and len(fleet.records) == 45
     finally:
@@ -126,8 +140,8 @@ def test_killed_run_loses_at_most_the_unpersisted_batch_and_the_requests_in_flig
         paid_before = sum(fleet.completed.values())
         sizes = shard_sizes(cache)
         persisted = sum(sizes)
-        # whole batches, but for one killed while its partition files were being written (kept in part)
-        assert max(sizes) == batch and sorted(sizes)[1:] == [batch] * (len(sizes) - 1) and 0 < persisted <= paid_before < n
+        # whole batches: a batch is one spool file, written atomically
+        assert set(sizes) == {batch} and 0 < persisted <= paid_before < n
         # lost: fewer than one batch of finished results, and the requests that were in flight
         assert paid_before - persisted <= (batch - 1) + concurrency
 
