@@ -21,6 +21,9 @@ from synth_assets.strategies.expand import expand, pool_sample
 from synth_assets.strategies.label_check import default_check_mark, label_checked
 
 CODE_VERSION = "3"  # 2: cost_usd column; 3: rationale and parts columns, self-consistency votes
+# seeds expanded at a time: the calls, replies and rows of one slice are Python objects (~5 KB a call),
+# the finished slices compact columns, so a million seeds never hold millions of Python rows at once
+EXPAND_ROWS = 50_000
 
 
 def shard_partitions(shards: int) -> StaticPartitionsDefinition | None:
@@ -69,14 +72,29 @@ def _description(b: Build, r: int) -> str:
 
 def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.DataFrame) -> tuple[pl.DataFrame, RunStats, TeacherSession]:
     """Round 0: the spec's strategies on the seeds (of one shard, when sharded)."""
-    spec, teacher, pool = b.spec, b.teacher(context), None
+    spec, teacher = b.spec, b.teacher(context)
+    # the label strategy's pool sample is drawn from all seeds, so every shard and slice labels its part of the same sample
+    pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
     if spec.shards > 1:
-        # the label strategy's pool sample is drawn from all seeds, so every shard labels its part of the same sample
-        pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
         seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
         context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
-    df, stats = expand(spec, seeds, teacher, pool=pool)
-    return df, stats, teacher
+    parts, stats = [], RunStats()
+    for lo in range(0, max(seeds.height, 1), EXPAND_ROWS):
+        part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS), teacher, pool=pool)
+        parts.append(part)
+        stats = stats.add(part_stats)
+    return _in_plan_order(spec, seeds, parts), stats, teacher
+
+
+def _in_plan_order(spec, seeds: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample."""
+    if len(parts) == 1:
+        return parts[0]
+    rank = {cfg.name: i for i, cfg in enumerate(spec.strategies)}
+    position = seeds.select("seed_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("_seed_pos"))
+    return (pl.concat(parts).with_columns(pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank"))
+            .join(position, on="seed_id", how="left", maintain_order="left")
+            .sort("_rank", "_seed_pos", maintain_order=True).drop("_rank", "_seed_pos"))
 
 
 def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_errors: pl.DataFrame,

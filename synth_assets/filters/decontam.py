@@ -37,6 +37,9 @@ from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.spec import DecontaminationSpec
 
 _RUN = 3  # an item word counts as held where a run of this many item words around it is in the row
+# rows tested at a time: each row is tested on its own, so slicing changes no answer, and only one slice's
+# n-gram tables are in memory (~100 MB at 20k reviews; a 100k-row table at once peaked at 2 GB)
+_SLICE_ROWS = 20_000
 
 
 def _gram_table(tok: Tokens, n: int, side: str) -> pl.DataFrame:
@@ -108,10 +111,14 @@ def contained_pairs(texts: Sequence[str | None], eval_texts: Sequence[str | None
 def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
                         containment_ngram: int = 5, min_containment: float = 0.5,
                         min_word_containment: float = 0.9) -> list[int | None]:
-    """Per text: the index of the first eval item it contains by rules 1-3, or None."""
-    pairs = contained_pairs(texts, eval_texts, ngram, containment_ngram, min_containment, min_word_containment)
-    found = dict(pairs.group_by("row").agg(pl.col("eval").min()).iter_rows())
-    return [found.get(i) for i in range(len(texts))]
+    """Per text: the index of the first eval item it contains by rules 1-3, or None (a slice of rows at a time)."""
+    texts, out = list(texts), []
+    for lo in range(0, len(texts), _SLICE_ROWS):
+        part = texts[lo:lo + _SLICE_ROWS]
+        pairs = contained_pairs(part, eval_texts, ngram, containment_ngram, min_containment, min_word_containment)
+        found = dict(pairs.group_by("row").agg(pl.col("eval").min()).iter_rows())
+        out += [found.get(i) for i in range(len(part))]
+    return out
 
 
 def embedding_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], threshold: float,
