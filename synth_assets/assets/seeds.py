@@ -9,13 +9,13 @@ from dagster import AssetExecutionContext, BetaWarning, AssetOut, DataVersion, M
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.hashing import file_hash, stable_hash
 from synth_assets.sources.overlap import split_eval_overlap
-from synth_assets.sources.validate import quarantine_frame, split_sources
+from synth_assets.sources.validate import clean_schema, quarantine_frame, split_sources
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
 CODE_VERSION = "2"  # 2: seed rows that are eval items are quarantined
-SEED_SCHEMA = {"seed_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
-EVAL_SCHEMA = {"eval_id": pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
+SEED_SCHEMA = clean_schema("seed_id")
+EVAL_SCHEMA = clean_schema("eval_id")
 
 
 def source_files(spec) -> list[str]:
@@ -56,9 +56,8 @@ def build_seed_assets(b: Build) -> list:
     def ingest(context: AssetExecutionContext):
         seeds = split_sources(spec, list(spec.seeds), "seed_id")
         evals = split_sources(spec, [spec.eval], "eval_id")
-        kept, overlap = split_eval_overlap(seeds.rows, evals.rows)
-        seed_df = pl.DataFrame(kept, schema=SEED_SCHEMA)
-        eval_df = pl.DataFrame(evals.rows, schema=EVAL_SCHEMA)
+        eval_df = evals.frame()
+        seed_df, overlap = split_eval_overlap(seeds.frame(), eval_df)
         quarantine = quarantine_frame(seeds.quarantine + overlap + evals.quarantine)
         labelled = seed_df.filter(pl.col("target").is_not_null())
         context.log.info(f"{seed_df.height} seeds ({labelled.height} labelled), {eval_df.height} eval rows, {quarantine.height} quarantined")

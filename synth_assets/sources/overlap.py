@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from synth_assets.sources.validate import normalise
 
+_SLICE_ROWS = 100_000
 
-def split_eval_overlap(seeds: list[dict[str, Any]], evals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+
+def split_eval_overlap(seeds: pl.DataFrame, evals: pl.DataFrame) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     """(seed rows to keep, quarantine rows for seeds whose text is an eval item's, naming that item)."""
-    where = {}
-    for row in evals:
-        where.setdefault(normalise(row["input"]), f"{row['source_file']} row {row['source_row']}")
-    kept, quarantined = [], []
-    for row in seeds:
-        found = where.get(normalise(row["input"]))
-        if found is None:
-            kept.append(row)
-        else:
-            quarantined.append({"source_file": row["source_file"], "source_row": row["source_row"],
-                                "reason": f"also an eval item ({found}): held-out rows are never training data",
-                                "raw": row["input"]})
-    return kept, quarantined
+    where: dict[str, str] = {}
+    for text, source_file, source_row in evals.select("input", "source_file", "source_row").iter_rows():
+        where.setdefault(normalise(text), f"{source_file} row {source_row}")
+    found: list[str | None] = []
+    for lo in range(0, seeds.height, _SLICE_ROWS):  # a slice of texts as Python strings at a time
+        found += [where.get(normalise(t)) for t in seeds["input"].slice(lo, _SLICE_ROWS).to_list()]
+    marked = seeds.with_columns(pl.Series("_eval", found, dtype=pl.String))
+    quarantined = [{"source_file": row["source_file"], "source_row": row["source_row"],
+                    "reason": f"also an eval item ({row['_eval']}): held-out rows are never training data", "raw": row["input"]}
+                   for row in marked.filter(pl.col("_eval").is_not_null()).iter_rows(named=True)]
+    return marked.filter(pl.col("_eval").is_null()).drop("_eval"), quarantined

@@ -20,6 +20,7 @@ from synth_assets.spec import SourceSpec
 csv.field_size_limit(1 << 30)
 
 
+PARQUET_BATCH_ROWS = 65_536
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
@@ -180,8 +181,14 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
 
 
 def _parquet_rows(path: Path) -> Iterator[RawRow]:
-    for idx, row in enumerate(pl.read_parquet(path).iter_rows(named=True)):
-        yield RawRow(idx, row, canonical_json(row))
+    """A record batch at a time, so a million-row file is never in memory at once."""
+    import pyarrow.parquet as pq
+
+    idx = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for row in pl.from_arrow(batch).iter_rows(named=True):
+            yield RawRow(idx, row, canonical_json(row))
+            idx += 1
 
 
 def read_rows(src: SourceSpec) -> Iterator[RawRow]:

@@ -27,12 +27,39 @@ def row_id(text: str, target: str | None) -> str:
     return stable_hash(normalise(text), target)
 
 
+# clean rows kept as Python dicts at a time: each full batch becomes a frame, so a million seed rows are
+# compact columns, not a million dicts (~1 KB each)
+FRAME_ROWS = 100_000
+
+
+def clean_schema(id_column: str) -> dict[str, pl.DataType]:
+    """The columns of a source's clean rows: seeds (seed_id) and eval_set (eval_id)."""
+    return {id_column: pl.String, "input": pl.String, "target": pl.String, "source_file": pl.String, "source_row": pl.Int64}
+
+
 @dataclass
 class Split:
-    """Clean rows and rejected rows of one or more sources."""
+    """Clean rows (as frames of FRAME_ROWS) and rejected rows of one or more sources."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    id_column: str
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    _pending: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= FRAME_ROWS:
+            self.frames.append(pl.DataFrame(self._pending, schema=clean_schema(self.id_column)))
+            self._pending = []
+
+    def frame(self) -> pl.DataFrame:
+        """Every clean row, in file order."""
+        return pl.concat([*self.frames, pl.DataFrame(self._pending, schema=clean_schema(self.id_column))])
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Every clean row as a dict (small sources and tests)."""
+        return self.frame().to_dicts()
 
 
 def _as_text(value: Any) -> str | None:
@@ -85,7 +112,7 @@ def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str 
 
 def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str) -> Split:
     """Validate every row of the sources; duplicates of an earlier row are quarantined, not dropped."""
-    out = Split()
+    out = Split(id_column)
     first_seen: dict[str, str] = {}
     for src in sources:
         for raw in read_rows(src):
@@ -100,7 +127,7 @@ def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str)
                     reason = f"duplicate of {first_seen[rid]}"
                 else:
                     first_seen[rid] = f"{src.path} row {raw.source_row}"
-                    out.rows.append({id_column: rid, "input": text, "target": target, **base})
+                    out.add({id_column: rid, "input": text, "target": target, **base})
                     continue
             out.quarantine.append({**base, "reason": reason, "raw": raw.raw})
     return out

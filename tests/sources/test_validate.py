@@ -106,3 +106,23 @@ def test_jsonl_values_that_are_not_text(tmp_path: Path) -> None:
                        3: "column 'review' holds a number, not text"}
     # JSON booleans keep JSON's spelling, so they match labels written the way the file writes them
     assert [(r["input"], r["target"]) for r in out.rows] == [("Crunchy and fresh", "true")]
+
+
+def test_large_sources_are_read_in_batches_and_kept_as_frames_with_the_same_rows(tmp_path: Path, monkeypatch) -> None:
+    import polars as pl
+
+    from synth_assets.sources import read, validate
+    from synth_assets.sources.overlap import split_eval_overlap
+
+    texts = [f"Review number {i}: it was fine" for i in range(23)] + ["Review number 3: it was fine", "An eval item here"]
+    pl.DataFrame({"review": texts, "score": ["great", "other"] * 12 + ["great"]}).write_parquet(tmp_path / "seeds.parquet")
+    spec = load_spec(write_spec(tmp_path, seeds=[{"path": str(tmp_path / "seeds.parquet"), "input": "review", "target": "score"}]))
+    whole = split_sources(spec, list(spec.seeds), "seed_id")
+    monkeypatch.setattr(read, "PARQUET_BATCH_ROWS", 4)
+    monkeypatch.setattr(validate, "FRAME_ROWS", 5)
+    batched = split_sources(spec, list(spec.seeds), "seed_id")
+    assert len(batched.frames) == 4 and batched.frame().equals(whole.frame()) and batched.quarantine == whole.quarantine
+    assert [q["source_row"] for q in batched.quarantine] == [23]  # the duplicate of row 3
+    evals = pl.DataFrame({"input": ["an eval  ITEM here"], "source_file": ["test.csv"], "source_row": [0]})
+    kept, overlap = split_eval_overlap(batched.frame(), evals)
+    assert kept.height == 23 and [q["source_row"] for q in overlap] == [24] and "test.csv row 0" in overlap[0]["reason"]
