@@ -6,7 +6,7 @@ vocabulary, with 2 % exact and 2 % near duplicates), 10 % of them labelled, and 
 materialises seeds -> expansions (label scoring of every row and one rephrasing per labelled seed:
 1.2 N calls) -> filtered (exact + near dedup, decontamination, validity, confidence) ->
 train_set against loopback OpenAI-compatible servers that answer at once (with logprobs for the
-label scores). Each stage runs in a process of its own, so its peak RSS (getrusage) is its own; the
+label scores). Each stage runs in a process of its own, so its peak RSS (VmHWM) is its own; the
 process's RSS before the stage starts (Dagster, polars, the definitions) is printed beside it.
 Then 1 % new pool rows are appended and the four stages run again: the teacher calls made and the
 wall against the first run. Asserts nothing.
@@ -145,22 +145,34 @@ def spec_doc(work: Path, urls: list[str]) -> dict:
     }
 
 
+def _memory_mb(field: str) -> float:
+    """VmHWM (peak) or VmRSS (now) of this process. Not getrusage: its ru_maxrss carries the forking
+    parent's peak across the exec of a spawned child, so a small stage would report the bench's own size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: an upper bound
+
+
 def _stage(spec_path: str, warehouse: str, stage: str, out: multiprocessing.Queue) -> None:
     """One stage in this (fresh) process: its wall, its rows and its peak RSS."""
     from dagster import AssetKey, DagsterInstance
 
     from synth_assets.factory import build_definitions
-    from synth_assets.runs import failure_lines, _materialize  # noqa: F401 (the CLI's own way to run a selection)
+    from synth_assets.runs import _materialize  # the CLI's own way to run a selection of assets
     from synth_assets.spec import load_spec
 
     spec = load_spec(Path(spec_path))
     defs = build_definitions([spec], Path(warehouse))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _memory_mb("VmRSS")
     failures: list[str] = []
     started = time.perf_counter()
     ok = _materialize(defs, DagsterInstance.get(), [AssetKey([spec.name, stage])], failures=failures)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _memory_mb("VmHWM")
     out.put({"ok": ok, "wall_s": wall, "peak_rss_mb": peak, "base_rss_mb": base, "failures": failures})
 
 
@@ -209,9 +221,12 @@ def run_size(rows: int, base: Path, urls: list[str]) -> tuple[list[dict], dict]:
               f"{r['base_rss_mb']:>9.0f} {r['rows']:>10}", flush=True)
     first_wall = sum(r["wall_s"] for r in runs)
     append_rows(work, max(rows // 100, 1))
-    rerun_wall = sum(run_stage(spec_path, warehouse, stage)["wall_s"] for stage in STAGES)
-    rerun = {"rows": rows, "calls": calls_made(warehouse), "wall_s": round(rerun_wall, 2), "wall_ratio": round(rerun_wall / first_wall, 4)}
-    print(f"{rows:>9} 1% rerun: {rerun['calls']} teacher calls, {rerun_wall:.1f} s = {rerun['wall_ratio']:.3f} of the first run", flush=True)
+    stage_walls = {stage: round(run_stage(spec_path, warehouse, stage)["wall_s"], 2) for stage in STAGES}
+    rerun_wall = sum(stage_walls.values())
+    rerun = {"rows": rows, "calls": calls_made(warehouse), "wall_s": round(rerun_wall, 2), "wall_ratio": round(rerun_wall / first_wall, 4),
+             "stage_wall_s": stage_walls}
+    print(f"{rows:>9} 1% rerun: {rerun['calls']} teacher calls, {rerun_wall:.1f} s = {rerun['wall_ratio']:.3f} of the first run "
+          f"({', '.join(f'{k} {v:.1f} s' for k, v in stage_walls.items())})", flush=True)
     return runs, rerun
 
 
