@@ -15,7 +15,6 @@ from synth_assets.storage.outputs import table_output
 
 CODE_VERSION = "2"  # 2: seed rows that are eval items are quarantined
 SEED_SCHEMA = clean_schema("seed_id")
-EVAL_SCHEMA = clean_schema("eval_id")
 
 
 def source_files(spec) -> list[str]:
