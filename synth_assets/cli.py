@@ -11,16 +11,17 @@ from pathlib import Path
 
 from synth_assets.spec import SpecError
 from synth_assets.storage.lease import IF_BUSY, IF_BUSY_ENV
+from synth_assets.storage.location import Location, parquet_rows, source, warehouse_location
 
 SUMMARY_TABLES = ("seeds", "quarantine", "expansions", "judgements", "filtered", "train_set", "student_checkpoint", "eval_scores")
 
 
 def _specs_and_warehouse(args: argparse.Namespace):
-    from synth_assets.factory import default_spec_paths, default_warehouse
+    from synth_assets.factory import default_spec_paths
     from synth_assets.spec import load_spec
 
     paths = [Path(p) for p in args.spec] if args.spec else default_spec_paths()
-    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    warehouse = warehouse_location(args.warehouse)
     return [load_spec(p) for p in paths], warehouse
 
 
@@ -48,6 +49,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     ok, materialised = outcome.success, outcome.materialised
     if args.stale and materialised == 0:
         print("nothing is stale")
+    from synth_assets.storage.catalog import catalog_file
+
     elapsed = time.perf_counter() - started
     for spec in specs:
         print_summary(warehouse, spec.name)
@@ -56,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in outcome.failures:
             print(f"  {line}")
     print(f"\n{'succeeded' if ok else 'FAILED'}: {materialised} asset materialisations in {elapsed:.0f} s. Explore with:")
-    print(f"  duckdb -readonly {warehouse / 'synth.duckdb'}   (or: synth query \"select * from {specs[0].name}.eval_scores\")")
+    print(f"  duckdb -readonly {catalog_file(warehouse)}   (or: synth query \"select * from {specs[0].name}.eval_scores\")")
     return 0 if ok else 1
 
 
@@ -83,28 +86,27 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _round_numbers(base: Path) -> list[int]:
+def _round_numbers(base: Location) -> list[int]:
     """The rounds a pipeline has materialised (train_set_r<r>.parquet present)."""
     found = (re.fullmatch(r"train_set_r(\d+)", p.stem) for p in base.glob("train_set_r*.parquet"))
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def _read(path: Path, columns: list[str] | None = None):
+def _read(path: Location, columns: list[str] | None = None):
     """A table for the summary, or None when it is missing or unreadable (`synth status` names it; --stale redoes it)."""
     import polars as pl
 
     if not path.exists():
         return None
     try:
-        return pl.read_parquet(path, columns=columns)
+        return pl.read_parquet(source(path), columns=columns)
     except Exception:  # noqa: BLE001 (a truncated or foreign file: the summary shows it, it never crashes)
         return None
 
 
-def print_summary(warehouse: Path, pipeline: str) -> None:
+def print_summary(warehouse: Location, pipeline: str) -> None:
     """Row counts per stage, one line per round, and every model's scores, read from Parquet (the source of truth)."""
     import polars as pl
-    import pyarrow.parquet as pq
 
     from synth_assets.evaluation.scoring import score_errors
 
@@ -115,7 +117,7 @@ def print_summary(warehouse: Path, pipeline: str) -> None:
         if not path.exists():
             return "-"
         try:
-            return pq.ParquetFile(path).metadata.num_rows
+            return parquet_rows(path)
         except Exception:  # noqa: BLE001
             return "unreadable"
 
@@ -153,10 +155,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from synth_assets.factory import default_warehouse
     from synth_assets.storage.catalog import refresh_catalog
 
-    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    warehouse = warehouse_location(args.warehouse)
     return 0 if refresh_catalog(warehouse) else 1
 
 
@@ -164,10 +165,9 @@ def cmd_query(args: argparse.Namespace) -> int:
     """Read-only SQL over the catalog; never blocks, breaks or rewrites a running pipeline's tables."""
     import duckdb
 
-    from synth_assets.factory import default_warehouse
     from synth_assets.storage.query import QueryRefused, error_line, read_only_catalog, read_statements
 
-    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    warehouse = warehouse_location(args.warehouse)
     try:
         statements = read_statements(args.sql)  # all checked before any runs
         with read_only_catalog(warehouse) as con:
@@ -183,10 +183,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """train_set (with lineage) and optionally filtered, as JSONL files or Hugging Face datasets on disk."""
-    from synth_assets.factory import default_warehouse
     from synth_assets.storage.export import ExportError, export_tables
 
-    warehouse = Path(args.warehouse).resolve() if args.warehouse else default_warehouse()
+    warehouse = warehouse_location(args.warehouse)
     tables = ["train_set", *(["filtered"] if args.include_filtered else [])]
     try:
         manifest = export_tables(warehouse, args.pipeline, tables, args.format, Path(args.out))
@@ -215,10 +214,9 @@ CATALOG_COMMANDS = ("run", "status", "summary", "query")
 
 
 def _catch_up_catalog(args: argparse.Namespace) -> None:
-    from synth_assets.factory import default_warehouse
     from synth_assets.storage.catalog import refresh_if_behind
 
-    refresh_if_behind(Path(args.warehouse).resolve() if args.warehouse else default_warehouse())
+    refresh_if_behind(warehouse_location(args.warehouse))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=helptext)
         p.set_defaults(fn=fn)
-        p.add_argument("--warehouse", help="warehouse folder (default: $SYNTH_WAREHOUSE or ./warehouse)")
+        p.add_argument("--warehouse", help="warehouse folder or s3://bucket/prefix (default: $SYNTH_WAREHOUSE or ./warehouse)")
         if name in ("run", "summary", "status"):
             p.add_argument("--spec", action="append", help="pipeline spec YAML (repeatable; default: shipped examples)")
         if name == "run":

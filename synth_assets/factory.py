@@ -18,11 +18,12 @@ from synth_assets.inference.label_words import check_label_words
 from synth_assets.inference.resources import TeacherResource, resource_for
 from synth_assets.spec import PipelineSpec, SpecError, TeacherSpec, load_spec
 from synth_assets.storage.io_manager import WarehouseIOManager
+from synth_assets.storage.location import Location, warehouse_location
 
 PIPELINES_DIR = Path(__file__).parent / "pipelines"
 
 
-def pipeline_assets(spec: PipelineSpec, root: Path) -> list:
+def pipeline_assets(spec: PipelineSpec, root: Location) -> list:
     """Every asset of one pipeline, keyed <pipeline>/<table>, and the asset checks on them."""
     b = Build(spec, root)
     seed_files, *computed = build_seed_assets(b)
@@ -54,11 +55,12 @@ def default_spec_paths() -> list[Path]:
     return sorted(PIPELINES_DIR.glob("*.yaml"))
 
 
-def default_warehouse() -> Path:
-    return Path(os.environ.get("SYNTH_WAREHOUSE", Path.cwd() / "warehouse")).resolve()
+def default_warehouse() -> Location:
+    """$SYNTH_WAREHOUSE (a folder or an s3:// URL), else ./warehouse."""
+    return warehouse_location()
 
 
-def build_definitions(specs: list[PipelineSpec], warehouse: Path, teachers: dict[str, TeacherResource] | None = None) -> Definitions:
+def build_definitions(specs: list[PipelineSpec], warehouse: Location, teachers: dict[str, TeacherResource] | None = None) -> Definitions:
     """Definitions for several pipelines sharing one warehouse; `teachers` overrides by pipeline name."""
     names = [s.name for s in specs]
     if len(set(names)) != len(names):

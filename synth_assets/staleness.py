@@ -19,6 +19,7 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, Temp
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, CachingStaleStatusResolver, StaleStatus
 from dagster._time import get_current_datetime
 
+from synth_assets.storage.location import location
 from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_problem
 
 
@@ -113,7 +114,7 @@ def _file_problem(instance: DagsterInstance, key: AssetKey, partition: str | Non
     if path is None:
         return None
     facts = materialization.metadata.get(FILE_FACTS)
-    return file_problem(Path(str(path.value)), materialization.tags.get(DATA_VERSION_TAG), facts.value if facts else None)
+    return file_problem(location(str(path.value)), materialization.tags.get(DATA_VERSION_TAG), facts.value if facts else None)
 
 
 def _with_upstream(graph, states: list[AssetState]) -> list[AssetState]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from synth_assets.storage.location import Location
 
 from dagster import AssetExecutionContext, AssetKey
 
@@ -22,7 +22,7 @@ class Build:
     """One pipeline's naming: asset keys <pipeline>/<table>, resources <pipeline>_teacher."""
 
     spec: PipelineSpec
-    root: Path
+    root: Location  # the warehouse: a folder or an s3:// prefix
 
     @property
     def group(self) -> str:

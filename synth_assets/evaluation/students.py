@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from synth_assets.spec import PipelineSpec
+from synth_assets.storage.checkpoints import local_checkpoint
 from synth_assets.training import Prediction, get_classifier
 from synth_assets.student_kinds import CAUSAL_LM_KIND
 from synth_assets.training.checkpoint import Checkpoint
@@ -18,11 +19,11 @@ def student_outputs(spec: PipelineSpec, checkpoint: Checkpoint, texts: list[str]
     if checkpoint.kind == CAUSAL_LM_KIND:
         from synth_assets.training.causal_lm import predict
 
-        replies = predict(checkpoint.path, [student_prompt(spec, t) for t in texts], max_new_tokens=answer_budget(spec))
+        replies = predict(local_checkpoint(checkpoint.path), [student_prompt(spec, t) for t in texts], max_new_tokens=answer_budget(spec))
         if spec.task == "math":
             return [Prediction(label=r) for r in replies]
         return [Prediction(label=read_label(spec, r) or r) for r in replies]
-    return get_classifier(checkpoint.kind).predict(checkpoint.path, texts)
+    return get_classifier(checkpoint.kind).predict(local_checkpoint(checkpoint.path), texts)
 
 
 def student_predictions(spec: PipelineSpec, checkpoint: Checkpoint, texts: list[str]) -> list[str | None]:

@@ -21,6 +21,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache_layout import COMPACT_LOCK, SCHEMA, CacheLayout, first_per_key, partition_of, scan_shards
+from synth_assets.storage.location import Location, state_dir, warehouse_location
 
 __all__ = ["COMPACT_LOCK", "SCHEMA", "TeacherCache", "TeacherCall", "first_per_key"]
 # what a lookup turns into a GenerationResult (and picks the oldest row by): the request columns stay unread
@@ -40,19 +41,20 @@ class TeacherCall:
 class TeacherCache:
     """Look up and append cached teacher results under <warehouse>/_cache/teacher/."""
 
-    def __init__(self, root: Path):
-        self.dir = Path(root) / "_cache" / "teacher"
-        self.layout = CacheLayout(self.dir)
+    def __init__(self, root: Location | str | Path):
+        root = warehouse_location(root)
+        self.dir = root / "_cache" / "teacher"
+        self.layout = CacheLayout(self.dir, state_dir(root) / "_cache" / "teacher")
 
     def fold(self) -> bool:
         """Move the spool (and a cache of the flat layout before partitions) into partitions; False if another process is."""
         return self.layout.fold()
 
-    def shards(self) -> list[Path]:
+    def shards(self) -> list[Location]:
         """Every shard file of the cache; an append names all of its files alike (`<batch>.parquet`)."""
         return self.layout.shards()
 
-    def _files(self, parts: list[str]) -> list[Path]:
+    def _files(self, parts: list[str]) -> list[Location]:
         """The files that can hold keys of these partitions: theirs, and flat files not yet folded."""
         return self.layout.flat_shards() + [f for part in parts for f in self.layout.partition_shards(part)]
 

@@ -24,9 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
+from synth_assets.storage.location import Location, children, parquet_file, parquet_rows, source
 from synth_assets.storage.parquet import write_parquet_atomic
 
 SCHEMA = {
@@ -71,9 +71,9 @@ def first_per_key(rows: pl.LazyFrame) -> pl.LazyFrame:
     return rows.sort("created_at", maintain_order=True).unique(subset="cache_key", keep="first", maintain_order=True)
 
 
-def scan_shards(files: list[Path]) -> pl.LazyFrame:
+def scan_shards(files: list[Location]) -> pl.LazyFrame:
     """Shards of any age as rows of the current schema."""
-    return pl.scan_parquet(files, **SHARD_SCAN)
+    return pl.scan_parquet([source(f) for f in files], **SHARD_SCAN)
 
 
 def conform(rows: pl.DataFrame) -> pl.DataFrame:
@@ -87,29 +87,38 @@ def _stamp() -> str:
 
 @dataclass(frozen=True)
 class CacheLayout:
-    """The partitioned shard files under one cache folder, and the moves that keep them few."""
+    """The partitioned shard files under one cache folder, and the moves that keep them few.
 
-    dir: Path
+    `locks` is the local folder of the fold and compaction locks: the cache folder itself, or, for a
+    cache on an object store (which holds no file locks), its warehouse's state folder.
+    """
 
-    def folder(self, part: str) -> Path:
+    dir: Location
+    locks: Path | None = None
+
+    def folder(self, part: str) -> Location:
         return self.dir / f"p={part}"
 
-    def flat_shards(self) -> list[Path]:
-        """The spool, and shards of the pre-partition layout: flat files waiting for `fold`."""
-        return sorted(self.dir.glob("*.parquet")) if self.dir.is_dir() else []
+    def _lock(self, *names: str) -> FileLock:
+        path = (self.locks or Path(self.dir)).joinpath(*names)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path)
 
-    def partition_shards(self, part: str) -> list[Path]:
-        folder = self.folder(part)
-        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    def flat_shards(self) -> list[Location]:
+        """The spool, and shards of the pre-partition layout: flat files waiting for `fold`."""
+        return [p for p, is_dir in children(self.dir) if not is_dir and p.suffix == ".parquet"]
+
+    def partition_shards(self, part: str) -> list[Location]:
+        return [p for p, is_dir in children(self.folder(part)) if not is_dir and p.suffix == ".parquet"]
 
     def partitions(self) -> list[str]:
-        return sorted(p.name[2:] for p in self.dir.glob("p=*") if p.is_dir()) if self.dir.is_dir() else []
+        return [p.name[2:] for p, is_dir in children(self.dir) if is_dir and p.name.startswith("p=")]
 
-    def shards(self) -> list[Path]:
+    def shards(self) -> list[Location]:
         """Every shard file, flat ones first: what a whole-cache reader unions."""
         return self.flat_shards() + [f for part in self.partitions() for f in self.partition_shards(part)]
 
-    def write(self, rows: pl.DataFrame, stem: str) -> list[Path]:
+    def write(self, rows: pl.DataFrame, stem: str) -> list[Location]:
         """One file per touched partition, each named `stem` and sorted by key; each is atomic on its own."""
         written = []
         for (part,), group in rows.with_columns(_part=partition_expr()).sort("cache_key").group_by("_part"):
@@ -117,7 +126,7 @@ class CacheLayout:
             written.append(write_parquet_atomic(group.drop("_part"), path))
         return written
 
-    def spool(self, rows: pl.DataFrame, stem: str) -> Path:
+    def spool(self, rows: pl.DataFrame, stem: str) -> Location:
         """One persisted batch as one flat file, sorted by key, until `fold` moves it into the partitions."""
         return write_parquet_atomic(rows.sort("cache_key"), self.dir / f"{stem}.parquet")
 
@@ -125,7 +134,7 @@ class CacheLayout:
         """Move the flat files into partitions; False when another process holds the job (readers still see both)."""
         if not self.flat_shards():
             return True
-        lock = FileLock(self.dir / FOLD_LOCK)
+        lock = self._lock(FOLD_LOCK)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -137,7 +146,7 @@ class CacheLayout:
             lock.release()
         return True
 
-    def _fold_group(self, group: list[Path]) -> None:
+    def _fold_group(self, group: list[Location]) -> None:
         """Write a group of flat files into the partitions under names of their own, then remove them.
 
         A group is either small files adding up to about FOLD_ROWS rows, or one large file, moved a
@@ -145,7 +154,7 @@ class CacheLayout:
         replaces the files it wrote before rather than adding a second copy of their rows.
         """
         if len(group) == 1:
-            for i, batch in enumerate(pq.ParquetFile(group[0]).iter_batches(batch_size=FOLD_ROWS)):
+            for i, batch in enumerate(parquet_file(group[0]).iter_batches(batch_size=FOLD_ROWS)):
                 self.write(conform(pl.from_arrow(batch)), f"{group[0].stem}-m{i:05d}")
         else:
             self.write(scan_shards(group).collect(), f"{group[0].stem}-f{len(group):05d}")
@@ -162,7 +171,7 @@ class CacheLayout:
         folder = self.folder(part)
         if len(self.partition_shards(part)) < min_shards:
             return False
-        lock = FileLock(folder / COMPACT_LOCK)
+        lock = self._lock(folder.name, COMPACT_LOCK)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -183,12 +192,12 @@ class CacheLayout:
         return True
 
 
-def _fold_groups(shards: list[Path]) -> list[list[Path]]:
+def _fold_groups(shards: list[Location]) -> list[list[Location]]:
     """The flat files in name (time) order, grouped to about FOLD_ROWS rows each (footers only are read)."""
-    groups: list[list[Path]] = []
+    groups: list[list[Location]] = []
     rows = FOLD_ROWS
     for shard in shards:
-        n = pq.read_metadata(shard).num_rows
+        n = parquet_rows(shard)
         if n >= FOLD_ROWS or rows + n > FOLD_ROWS:
             groups.append([])
             rows = 0
@@ -197,14 +206,14 @@ def _fold_groups(shards: list[Path]) -> list[list[Path]]:
     return groups
 
 
-def _to_merge(shards: list[Path]) -> list[Path]:
+def _to_merge(shards: list[Location]) -> list[Location]:
     """The shards worth rewriting: all of them, or all but a large base that no other shard shares a key with.
 
     Size-tiered (by row count), so a partition's big compacted file is rewritten only once the
     small ones add up to a quarter of its rows, not on every compaction; a key found in both is
     merged with the base, so a compacted partition never keeps two rows for it.
     """
-    rows = {s: pq.read_metadata(s).num_rows for s in shards}  # footers only
+    rows = {s: parquet_rows(s) for s in shards}  # footers only
     base = max(shards, key=rows.__getitem__)
     rest = [s for s in shards if s != base]
     if len(rest) < 2 or rows[base] < 4 * sum(rows[s] for s in rest):

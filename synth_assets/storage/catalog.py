@@ -9,6 +9,9 @@ refresh, or the next `synth` command (`refresh_if_behind`), adds the missing vie
 Every view is tried on an in-memory DuckDB first: a table whose file is unreadable (truncated,
 not Parquet) is left out with a warning naming the file, and the rest of the catalog is still
 written. Building the catalog never fails a step.
+
+A warehouse on S3 keeps its catalog file in the warehouse's local state folder (DuckDB writes
+databases on local disks only); its views read the `s3://` objects through httpfs.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 import duckdb
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
+from synth_assets.storage.location import Location, children, is_remote, state_dir, warehouse_location
+from synth_assets.storage.object_store_sql import ObjectStoreError, attach_object_store
 from synth_assets.storage.sql import qualified, quote_ident, quote_literal
 from synth_assets.storage.table_files import first_line
 
@@ -113,17 +118,17 @@ def _round_statements(schema: str, tables: set[str]) -> list[str]:
 _VIEW_NAME = re.compile(r"create or replace view (\S+)")
 
 
-def _schema_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+def _schema_dirs(root: Location) -> list[Location]:
+    return [p for p, is_dir in children(root) if is_dir and not p.name.startswith(("_", "."))]
 
 
-def _table_items(schema_dir: Path) -> dict[str, Path]:
+def _table_items(schema_dir: Location) -> dict[str, Location]:
     """Table name -> its Parquet file, or its folder of partition files."""
     items = {}
-    for item in sorted(schema_dir.iterdir()):
-        if item.is_file() and item.suffix == ".parquet":
+    for item, is_dir in children(schema_dir):
+        if not is_dir and item.suffix == ".parquet":
             items[item.stem] = item
-        elif item.is_dir() and any(item.glob("*.parquet")):
+        elif is_dir and any(f.suffix == ".parquet" for f, sub in children(item) if not sub):
             items[item.name] = item
     return items
 
@@ -131,8 +136,9 @@ def _table_items(schema_dir: Path) -> dict[str, Path]:
 class _Views:
     """Views created one at a time on an in-memory DuckDB; what fails is left out, with a warning saying what and why."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Location) -> None:
         self.con = duckdb.connect()
+        attach_object_store(self.con, root)
         self.statements: list[str] = []
 
     def _error(self, stmt: str) -> str | None:
@@ -151,7 +157,7 @@ class _Views:
         self.statements.append(stmt)
         return True
 
-    def add_table(self, schema: str, name: str, path: Path, pattern: str = "*.parquet") -> bool:
+    def add_table(self, schema: str, name: str, path: Location, pattern: str = "*.parquet") -> bool:
         """A view over a table file or a folder of parts; an unreadable file is named and left out, other parts kept."""
         def view(source: str) -> str:
             # folder names such as the teacher cache's p=ab are not columns: they repeat what the rows hold
@@ -180,9 +186,9 @@ class _Views:
         return {r[0] for r in rows.fetchall()}
 
 
-def _build(root: Path) -> _Views:
+def _build(root: Location) -> _Views:
     """One view per readable Parquet table found under the warehouse, plus the derived views over them."""
-    views = _Views()
+    views = _Views(root)
     for schema_dir in _schema_dirs(root):
         schema = schema_dir.name
         views.add(f"create schema if not exists {quote_ident(schema)}")
@@ -199,24 +205,33 @@ def _build(root: Path) -> _Views:
     return views
 
 
-def _view_statements(root: Path) -> list[str]:
+def _view_statements(root: Location) -> list[str]:
     """The statements that (re)create every view DuckDB could build, in order."""
     views = _build(root)
     views.con.close()
     return views.statements
 
 
-def memory_catalog(root: Path) -> duckdb.DuckDBPyConnection:
+def memory_catalog(root: Location | str) -> duckdb.DuckDBPyConnection:
     """The catalog's views in an in-memory database: reads that never wait for, or block, the catalog file."""
-    return _build(Path(root)).con
+    return _build(warehouse_location(root)).con
 
 
-def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
+def catalog_file(root: Location | str) -> Path:
+    """Where the warehouse's DuckDB file is: in the warehouse folder, or in the local state folder of one on S3."""
+    return state_dir(warehouse_location(root)) / CATALOG_FILE
+
+
+def refresh_catalog(root: Location | str, attempts: int = 5, wait_s: float = 0.2) -> bool:
     """(Re)create every view; False, after logging why, when the file is locked by a reader (the next command retries)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    stmts = _view_statements(root)
-    if (root / PENDING_FILE).exists():  # a reader held the file a moment ago: no 2 s of waiting for every table of a run
+    root = warehouse_location(root)
+    state = state_dir(root)
+    state.mkdir(parents=True, exist_ok=True)
+    try:
+        stmts = _view_statements(root)
+    except ObjectStoreError as exc:
+        return _pending(state, str(exc))
+    if (state / PENDING_FILE).exists():  # a reader held the file a moment ago: no 2 s of waiting for every table of a run
         attempts = min(attempts, 2)
     if attempts < 1:
         return False
@@ -225,55 +240,58 @@ def refresh_catalog(root: Path, attempts: int = 5, wait_s: float = 0.2) -> bool:
     retrying = Retrying(retry=retry_if_exception_type(duckdb.IOException), stop=stop_after_attempt(attempts),
                         wait=wait_incrementing(start=wait_s, increment=wait_s), reraise=True)
     try:
-        retrying(_write_views, root / CATALOG_FILE, stmts)
+        retrying(_write_views, state / CATALOG_FILE, stmts, root)
     except duckdb.Error as exc:
-        return _pending(root, first_line(exc))
-    (root / PENDING_FILE).unlink(missing_ok=True)
+        return _pending(state, first_line(exc))
+    (state / PENDING_FILE).unlink(missing_ok=True)
     return True
 
 
-def _write_views(path: Path, stmts: list[str]) -> None:
+def _write_views(path: Path, stmts: list[str], root: Location) -> None:
     """Every statement in one transaction on the catalog file: readers see all the new views or none."""
     with duckdb.connect(str(path)) as con:
+        attach_object_store(con, root)  # a view over s3:// objects is bound, so read, as it is created
         con.execute("begin")
         for stmt in stmts:
             con.execute(stmt)
         con.execute("commit")
 
 
-def _pending(root: Path, why: str) -> bool:
+def _pending(state: Path, why: str) -> bool:
     """Note that the catalog lags behind, so the next refresh_if_behind catches up; never raises."""
     log.warning("catalog %s not updated (%s); the next synth command adds the new views (or run `synth catalog`)",
-                root / CATALOG_FILE, why)
+                state / CATALOG_FILE, why)
     try:
-        (root / PENDING_FILE).write_text(why + "\n")
+        (state / PENDING_FILE).write_text(why + "\n")
     except OSError:
         pass  # the table files are the truth; a missing marker only delays the catch-up to a missing-view check
     return False
 
 
-def catalog_behind(root: Path) -> bool:
+def catalog_behind(root: Location | str) -> bool:
     """Whether the last refresh failed or some table under the warehouse has no view in the catalog file."""
-    root = Path(root)
-    if (root / PENDING_FILE).exists():
+    root = warehouse_location(root)
+    state = state_dir(root)
+    if (state / PENDING_FILE).exists():
         return True
     tables = {(d.name, name) for d in _schema_dirs(root) for name in _table_items(d)}
     if not tables:
         return False
-    if not (root / CATALOG_FILE).is_file():
+    if not (state / CATALOG_FILE).is_file():
         return True
     try:
-        with duckdb.connect(str(root / CATALOG_FILE), read_only=True) as con:
+        with duckdb.connect(str(state / CATALOG_FILE), read_only=True) as con:
             views = set(con.execute("select schema_name, view_name from duckdb_views() where not internal").fetchall())
     except duckdb.Error:  # a run holds the file to write it: that run refreshes it
         return False
     return not tables <= views
 
 
-def refresh_if_behind(root: Path) -> None:
+def refresh_if_behind(root: Location | str) -> None:
     """What a synth command does first: add the views a locked catalog file missed; never fails the command."""
     try:
-        if Path(root).is_dir() and catalog_behind(root):
+        root = warehouse_location(root)
+        if (is_remote(root) or root.is_dir()) and catalog_behind(root):
             refresh_catalog(root, attempts=2)
     except Exception as exc:  # the catalog is a convenience over the tables; a command must not die of it
-        log.warning("catalog %s not checked (%s)", Path(root) / CATALOG_FILE, first_line(exc))
+        log.warning("catalog of %s not checked (%s)", root, first_line(exc))

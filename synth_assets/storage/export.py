@@ -14,6 +14,7 @@ import polars as pl
 
 from synth_assets.hashing import frame_hash
 from synth_assets.storage.catalog import memory_catalog
+from synth_assets.storage.location import Location, children, warehouse_location
 from synth_assets.storage.parquet import read_table, table_path
 from synth_assets.storage.sql import qualified
 from synth_assets.storage.temp_files import temp_file
@@ -26,15 +27,15 @@ class ExportError(ValueError):
     """An export that cannot be made; the message names the pipeline, table or folder."""
 
 
-def pipelines_in(warehouse: Path) -> list[str]:
-    return sorted(p.name for p in Path(warehouse).iterdir() if p.is_dir() and not p.name.startswith(("_", "."))) if Path(warehouse).is_dir() else []
+def pipelines_in(warehouse: Location) -> list[str]:
+    return [p.name for p, is_dir in children(warehouse_location(warehouse)) if is_dir and not p.name.startswith(("_", "."))]
 
 
-def _stored(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
+def _stored(warehouse: Location, pipeline: str, table: str) -> pl.DataFrame:
     if pipeline not in pipelines_in(warehouse):
         raise ExportError(f"no pipeline {pipeline!r} in {warehouse} (found: {pipelines_in(warehouse)}); run `synth run` first")
     try:
-        return read_table(table_path(Path(warehouse), [pipeline, table]))
+        return read_table(table_path(warehouse_location(warehouse), [pipeline, table]))
     except FileNotFoundError as exc:
         raise ExportError(str(exc)) from None
 
@@ -44,7 +45,7 @@ def _stored(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
 TRAINING_COLUMNS = ("target_probs", "weight", "teacher_token_logprobs")
 
 
-def export_frame(warehouse: Path, pipeline: str, table: str) -> pl.DataFrame:
+def export_frame(warehouse: Location, pipeline: str, table: str) -> pl.DataFrame:
     """train_set rows with their lineage columns (the catalog's lineage view); other tables as stored."""
     stored = _stored(warehouse, pipeline, table)
     if table != "train_set":
@@ -79,7 +80,7 @@ def _write_hf(df: pl.DataFrame, path: Path) -> None:
     datasets.Dataset.from_polars(df).save_to_disk(str(path))
 
 
-def export_tables(warehouse: Path, pipeline: str, tables: list[str], fmt: str, out: Path) -> dict[str, object]:
+def export_tables(warehouse: Location, pipeline: str, tables: list[str], fmt: str, out: Path) -> dict[str, object]:
     """Write each table to `out` (<table>.jsonl or an HF dataset folder <table>/) plus manifest.json; returns the manifest."""
     if fmt not in FORMATS:
         raise ExportError(f"--format must be one of {FORMATS}, got {fmt!r}")
@@ -87,7 +88,7 @@ def export_tables(warehouse: Path, pipeline: str, tables: list[str], fmt: str, o
     frames = {t: export_frame(warehouse, pipeline, t) for t in tables}
     versions = {t: frame_hash(_stored(warehouse, pipeline, t)) for t in tables}
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, object] = {"pipeline": pipeline, "format": fmt, "warehouse": str(Path(warehouse).resolve()), "tables": {}}
+    manifest: dict[str, object] = {"pipeline": pipeline, "format": fmt, "warehouse": str(warehouse_location(warehouse)), "tables": {}}
     for table, df in frames.items():
         target = out / (f"{table}.jsonl" if fmt == "jsonl" else table)
         (_write_jsonl if fmt == "jsonl" else _write_hf)(df, target)

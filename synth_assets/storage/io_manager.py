@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 
 from synth_assets.storage.catalog import refresh_catalog
+from synth_assets.storage.location import Location, warehouse_location
 from synth_assets.storage.parquet import read_table, table_path, write_parquet_atomic
 from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_facts
 
@@ -15,11 +14,15 @@ from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_facts
 class WarehouseIOManager(ConfigurableIOManager):
     """Each asset's table at warehouse/<pipeline>/<table>.parquet, registered as view <pipeline>.<table>."""
 
-    root: str
+    root: str  # a folder or a URL (s3://bucket/prefix)
 
-    def _path(self, context: InputContext | OutputContext) -> Path:
+    @property
+    def _root(self) -> Location:
+        return warehouse_location(self.root)
+
+    def _path(self, context: InputContext | OutputContext) -> Location:
         partition = context.asset_partition_key if context.has_asset_partitions else None
-        return table_path(Path(self.root), list(context.asset_key.path), partition)
+        return table_path(self._root, list(context.asset_key.path), partition)
 
     def handle_output(self, context: OutputContext, obj: pl.DataFrame) -> None:
         if not isinstance(obj, pl.DataFrame):
@@ -27,12 +30,12 @@ class WarehouseIOManager(ConfigurableIOManager):
         path = write_parquet_atomic(obj, self._path(context))
         # size and mtime let staleness tell an untouched file from one changed outside synth without reading it
         context.add_output_metadata({TABLE_PATH: str(path), FILE_FACTS: MetadataValue.json(file_facts(path))})
-        refresh_catalog(Path(self.root))
+        refresh_catalog(self._root)
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         if context.has_asset_partitions and len(context.asset_partition_keys) != 1:
             # a whole-table consumer of a sharded table: every shard, in partition order
             key = list(context.asset_key.path)
-            parts = [read_table(table_path(Path(self.root), key, k)) for k in sorted(context.asset_partition_keys)]
+            parts = [read_table(table_path(self._root, key, k)) for k in sorted(context.asset_partition_keys)]
             return pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
         return read_table(self._path(context))

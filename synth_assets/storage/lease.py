@@ -9,6 +9,10 @@ The lease is an OS file lock (`filelock`: flock on POSIX), which the kernel drop
 dies, SIGKILL included, so a dead holder's lease breaks by itself; on a file system without flock
 filelock falls back to a marker file that it breaks once the recorded process is gone. A holder
 file beside the lock names the run, process and host, for the message of whoever waits.
+
+A warehouse on an object store keeps its leases in its local state folder (`location.state_dir`):
+they order the runs of one machine. Runs on several machines are ordered by Dagster's run
+coordinator instead (a concurrency limit per pipeline; README, "Many machines").
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from synth_assets.storage.location import Location, state_dir, warehouse_location
 from synth_assets.storage.temp_files import temp_file
 
 LEASE_DIR = "_leases"
@@ -63,9 +68,9 @@ def if_busy_policy() -> str:
     return value
 
 
-def lease_path(root: Path, asset_path: list[str], partition: str | None) -> Path:
+def lease_path(root: Location | str, asset_path: list[str], partition: str | None) -> Path:
     """warehouse/_leases/<pipeline>/<table>.lock, or .../<table>/<partition>.lock for one partition."""
-    base = Path(root) / LEASE_DIR / Path(*asset_path)
+    base = state_dir(warehouse_location(root)) / LEASE_DIR / Path(*asset_path)
     if partition is None:
         return base.with_name(base.name + ".lock")
     return base / (re.sub(r"[^\w.-]", "_", partition) + ".lock")
@@ -96,7 +101,7 @@ def _who(lock: Path) -> str:
 
 
 @contextmanager
-def step_lease(root: Path, asset_path: list[str], partition: str | None, run_id: str, log: Any,
+def step_lease(root: Location, asset_path: list[str], partition: str | None, run_id: str, log: Any,
                what: str | None = None, policy: str | None = None) -> Iterator[None]:
     """Hold the lease of one asset (and partition) for the block; wait or stop while another run holds it."""
     path = lease_path(root, asset_path, partition)
@@ -131,7 +136,7 @@ def step_lease(root: Path, asset_path: list[str], partition: str | None, run_id:
 
 
 @contextmanager
-def _current_step_lease(root: Path) -> Iterator[None]:
+def _current_step_lease(root: Location) -> Iterator[None]:
     from dagster import AssetExecutionContext
 
     context = AssetExecutionContext.get()
@@ -142,7 +147,7 @@ def _current_step_lease(root: Path) -> Iterator[None]:
         yield
 
 
-def leased(root: Path) -> Callable[[Callable], Callable]:
+def leased(root: Location) -> Callable[[Callable], Callable]:
     """Decorate an asset function (under `@asset` / `@multi_asset`) so its step holds its lease in `root`.
 
     The step's asset keys and partition come from the running Dagster context, so the CLI, the UI

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import duckdb
 
-from synth_assets.storage.catalog import CATALOG_FILE
+from synth_assets.storage.catalog import catalog_file
+from synth_assets.storage.location import Location, is_remote, warehouse_location
+from synth_assets.storage.object_store_sql import attach_object_store
 
 # DESCRIBE, SHOW, SUMMARIZE, FROM-first, VALUES and table-valued PRAGMAs all parse as SELECT
 READ_STATEMENTS = "SELECT, WITH, EXPLAIN, DESCRIBE, SHOW"
@@ -51,15 +53,19 @@ def read_statements(sql: str) -> list[duckdb.Statement]:
     return statements
 
 
-def read_only_catalog(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    """The catalog opened read-only, able to read files under the warehouse folder and nowhere else."""
-    path = Path(warehouse) / CATALOG_FILE
+def read_only_catalog(warehouse: Location | str) -> duckdb.DuckDBPyConnection:
+    """The catalog opened read-only, able to read files under the warehouse folder (or S3 prefix) and nowhere else."""
+    path = catalog_file(warehouse)
     if not path.is_file():
         raise QueryRefused(f"no catalog at {path}: run a pipeline or `synth catalog --warehouse {warehouse}` first")
     con = duckdb.connect(str(path), read_only=True)
     try:
-        # views name the warehouse as the run saw it; allow that spelling and the resolved one
-        folders = sorted({f"{Path(warehouse).absolute()}/", f"{Path(warehouse).resolve()}/"})
+        root = warehouse_location(warehouse)
+        attach_object_store(con, root)  # before access is locked: loading httpfs is itself an external access
+        if is_remote(root):
+            folders = [f"{root}/"]
+        else:  # views name the warehouse as the run saw it; allow that spelling and the resolved one
+            folders = sorted({f"{Path(warehouse).absolute()}/", f"{Path(warehouse).resolve()}/"})
         con.execute("set allowed_directories = ?", [folders])
         con.execute("set enable_external_access = false")  # cannot be turned back on; no INSTALL or LOAD either
         con.execute("set lock_configuration = true")
