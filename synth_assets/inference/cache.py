@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
+from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
 from synth_assets.inference.cache_layout import COMPACT_LOCK, SCHEMA, CacheLayout, first_per_key, partition_of, scan_shards
-from synth_assets.storage.location import Location, state_dir, warehouse_location
+from synth_assets.storage.location import Location, missing_file, state_dir, warehouse_location
 
 __all__ = ["COMPACT_LOCK", "SCHEMA", "TeacherCache", "TeacherCall", "first_per_key"]
 # what a lookup turns into a GenerationResult (and picks the oldest row by): the request columns stay unread
@@ -75,7 +75,7 @@ class TeacherCache:
             return {}
         self.fold()  # a spool left by a crashed or concurrent run is read as ~100k-row files, not thousands of batches
         # a shard compacted or folded away between listing and reading: list again, three tries 50 then 100 ms apart
-        retrying = Retrying(retry=retry_if_exception_type(FileNotFoundError), stop=stop_after_attempt(3),
+        retrying = Retrying(retry=retry_if_exception(missing_file), stop=stop_after_attempt(3),
                             wait=wait_incrementing(start=0.05, increment=0.05))
         try:
             hits = retrying(self._hits, wanted)

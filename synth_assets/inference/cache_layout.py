@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 from filelock import FileLock, Timeout
 
-from synth_assets.storage.location import Location, children, parquet_file, parquet_rows, source
+from synth_assets.storage.location import Location, children, missing_file, parquet_file, parquet_rows, source
 from synth_assets.storage.parquet import write_parquet_atomic
 
 SCHEMA = {
@@ -140,8 +140,13 @@ class CacheLayout:
         except Timeout:
             return False
         try:
-            for group in _fold_groups(self.flat_shards()):  # listed under the lock: no other process moves these
+            # listed under the lock: no other process of this machine moves these. On an object store shared by
+            # several machines another one may fold them meanwhile: a file gone is theirs to finish, never an error
+            for group in _fold_groups(self.flat_shards()):
                 self._fold_group(group)
+        except OSError as exc:
+            if not missing_file(exc):
+                raise
         finally:
             lock.release()
         return True
@@ -159,7 +164,7 @@ class CacheLayout:
         else:
             self.write(scan_shards(group).collect(), f"{group[0].stem}-f{len(group):05d}")
         for shard in group:
-            shard.unlink()
+            shard.unlink(missing_ok=True)
 
     def compact_partition(self, part: str, min_shards: int) -> bool:
         """Merge a partition's shards once it has `min_shards`; False when skipped (too few, or busy elsewhere).

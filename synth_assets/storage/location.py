@@ -102,6 +102,11 @@ def parquet_rows(path: Location) -> int:
     return parquet_file(path).metadata.num_rows
 
 
+def missing_file(exc: BaseException) -> bool:
+    """Whether an error means a file or object that was listed is gone (polars reports a missing object as OSError)."""
+    return isinstance(exc, FileNotFoundError) or (isinstance(exc, OSError) and "not found" in str(exc).lower())
+
+
 def put_object(path: Location, data: bytes) -> None:
     """Publish `data` at an object key in one upload: the object appears whole or not at all, never half-written."""
     path.fs.pipe_file(path.path, data)

@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from synth_assets.inference.base import GenerationResult
 from synth_assets.inference.cache import SCHEMA, TeacherCache, TeacherCall
-from synth_assets.inference.cache_layout import FOLD_LOCK, conform, partition_of
+from synth_assets.inference.cache_layout import FOLD_LOCK, CacheLayout, conform, partition_of
 from synth_assets.storage.catalog import refresh_catalog
 
 from cache_calls import call, calls_in
@@ -110,6 +110,37 @@ def test_a_fold_killed_midway_loses_no_call_and_answers_each_key_once(tmp_path: 
     assert not list(cache.dir.glob("*.parquet"))
     stored = _stored(rerun)  # the rerun replaced what the killed one wrote: no key twice, not even on disk
     assert stored.height == 120 and stored["cache_key"].is_unique().all()
+
+
+def test_two_machines_folding_one_spool_at_once_lose_nothing_and_raise_nothing(tmp_path: Path, monkeypatch) -> None:
+    """On a bucket shared by machines the fold lock is per machine: two folds may race over the same spool files."""
+    monkeypatch.setattr("synth_assets.inference.cache_layout.FOLD_ROWS", 60)  # many groups, so the folds interleave
+    calls = [call(f"spooled {i}") for i in range(600)]
+    writer = TeacherCache(tmp_path)
+    for start in range(0, 600, 20):
+        writer.append("m", calls[start:start + 20], [GenerationResult(text=f"t{start + i}") for i in range(20)])
+    assert len(writer.layout.flat_shards()) == 30
+    machines = [CacheLayout(writer.dir, tmp_path / f"machine{i}" / "locks") for i in range(2)]  # a lock folder each
+    errors: list[BaseException] = []
+
+    def fold(layout: CacheLayout) -> None:
+        try:
+            assert layout.fold()
+        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fold, args=(m,)) for m in machines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert not writer.layout.flat_shards()
+    expected = {c.key: f"t{i}" for i, c in enumerate(calls)}
+    assert _answers(TeacherCache(tmp_path), calls) == expected  # every key a hit, with its own answer
+    TeacherCache(tmp_path).compact(min_shards=2)
+    stored = _stored(TeacherCache(tmp_path))
+    assert stored["cache_key"].is_unique().all() and stored.height == 600  # a key stored twice by the race is merged away
 
 
 def test_a_lookup_opens_only_the_partitions_of_its_keys(tmp_path: Path) -> None:
