@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 from dagster import (AssetCheckSeverity, AssetKey, AssetSelection, DagsterInstance, DagsterRun, DagsterRunStatus, Definitions,
                      ExecuteInProcessResult, RunsFilter, materialize)
 
 from synth_assets.factory import build_definitions, observe_job_name
+from synth_assets.processes import process_alive
 from synth_assets.spec import PipelineSpec
 from synth_assets.staleness import AssetState, asset_states
+from synth_assets.storage.location import Location
 
 # Rebuilds the same Definitions in a worker process (a picklable callable, e.g. functools.partial of
 # build_definitions or load_definitions); without one, shards run one after another in this process.
@@ -59,7 +60,7 @@ def materialize_all(defs: Definitions, pipelines: list[str], instance: DagsterIn
     return RunOutcome(ok, len(states), failures)
 
 
-def materialize_specs(specs: list[PipelineSpec], warehouse: Path, instance: DagsterInstance,
+def materialize_specs(specs: list[PipelineSpec], warehouse: Location, instance: DagsterInstance,
                       workers: int | None = None) -> RunOutcome:
     """Every asset of these specs in `warehouse`, as `synth run` materialises them: for scripts and benchmarks."""
     return materialize_all(build_definitions(specs, warehouse), [s.name for s in specs], instance,
@@ -132,26 +133,13 @@ def fail_dead_runs(instance: DagsterInstance, log: Callable[[str], None] = print
     dead = []
     for run in instance.get_runs(RunsFilter(statuses=in_progress, tags={HOST_TAG: host})):
         pid = int(run.tags.get(PID_TAG) or 0)
-        if pid <= 0 or _process_alive(pid):
+        if pid <= 0 or process_alive(pid):
             continue
         message = f"run {run.run_id} was still {run.status.value}, but its process (pid {pid} on {host}) is gone: marked as failed"
         instance.report_run_failed(run, message)
         log(message)
         dead.append(run)
     return dead
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is gone too
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def failure_lines(result: ExecuteInProcessResult, partition: str | None = None) -> list[str]:

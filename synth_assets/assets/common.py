@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from synth_assets.storage.location import Location
 
 from dagster import AssetExecutionContext, AssetKey
 
@@ -12,6 +11,7 @@ from synth_assets.inference.cache import TeacherCache
 from synth_assets.inference.resources import TeacherResource
 from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec
+from synth_assets.storage.location import Location
 
 TABLE_KINDS = {"polars", "parquet", "duckdb"}
 ROUNDS_VERSION = "2"  # 2: active pool labels, label checks, student-aware verdicts

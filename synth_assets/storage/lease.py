@@ -10,9 +10,10 @@ dies, SIGKILL included, so a dead holder's lease breaks by itself; on a file sys
 filelock falls back to a marker file that it breaks once the recorded process is gone. A holder
 file beside the lock names the run, process and host, for the message of whoever waits.
 
-A warehouse on an object store keeps its leases in its local state folder (`location.state_dir`):
-they order the runs of one machine. Runs on several machines are ordered by Dagster's run
-coordinator instead (a concurrency limit per pipeline; README, "Many machines").
+A warehouse on S3 holds its leases as objects in the bucket (`object_lease.py`: a conditional PUT
+takes one, a heartbeat keeps it, a waiter breaks it once the heartbeat stops), so runs on every
+machine that shares the bucket take turns. Other object stores keep them in the warehouse's
+local state folder, ordering the runs of one machine.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
-from synth_assets.storage.location import Location, state_dir, warehouse_location
+from synth_assets.storage.location import Location, is_remote, state_dir, warehouse_location
+from synth_assets.storage.object_lease import LeaseTimeout, ObjectLease
 from synth_assets.storage.temp_files import temp_file
 
 LEASE_DIR = "_leases"
@@ -100,39 +102,89 @@ def _who(lock: Path) -> str:
     return holder.describe() if holder else "another process (it has not named itself yet)"
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class _FileLease:
+    """The lease as an OS file lock plus a holder file beside it: one machine, or a shared folder."""
+
+    def __init__(self, path: Path, holder: Holder):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.holder, self.lock = path, holder, FileLock(path)
+
+    def acquire(self, timeout: float) -> bool:
+        try:
+            self.lock.acquire(timeout=timeout)
+        except Timeout:
+            return False
+        _write_holder(self.path, replace(self.holder, since=_now()))
+        return True
+
+    def who(self) -> str:
+        return _who(self.path)
+
+    def release(self) -> None:
+        _holder_path(self.path).unlink(missing_ok=True)  # while still held: never the next holder's record
+        self.lock.release()
+
+
+class _BucketLease:
+    """The lease as an object in the warehouse's S3 bucket: one holder across machines."""
+
+    def __init__(self, path: Location, holder: Holder):
+        self.lease = ObjectLease(path, asdict(holder))
+
+    def acquire(self, timeout: float) -> bool:
+        self.lease.record["since"] = _now()
+        try:
+            self.lease.acquire(timeout)
+        except LeaseTimeout:
+            return False
+        return True
+
+    def who(self) -> str:
+        held = self.lease.holder()
+        fields = set(Holder.__dataclass_fields__)
+        if held and fields <= set(held[0]):
+            return Holder(**{k: held[0][k] for k in fields}).describe()
+        return "another process (it has not named itself yet)"
+
+    def release(self) -> None:
+        self.lease.release()
+
+
+def _lease(root: Location, asset_path: list[str], partition: str | None, holder: Holder) -> _FileLease | _BucketLease:
+    if is_remote(root) and root.protocol in ("s3", "s3a"):
+        local = lease_path(root, asset_path, partition)
+        relative = local.relative_to(state_dir(root) / LEASE_DIR)
+        return _BucketLease(root / LEASE_DIR / relative.as_posix(), holder)
+    return _FileLease(lease_path(root, asset_path, partition), holder)
+
+
 @contextmanager
 def step_lease(root: Location, asset_path: list[str], partition: str | None, run_id: str, log: Any,
                what: str | None = None, policy: str | None = None) -> Iterator[None]:
     """Hold the lease of one asset (and partition) for the block; wait or stop while another run holds it."""
-    path = lease_path(root, asset_path, partition)
-    path.parent.mkdir(parents=True, exist_ok=True)
     what = (what or "/".join(asset_path)) + (f" [{partition}]" if partition else "")
-    lock = FileLock(path)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    holder = Holder(run_id=run_id, pid=os.getpid(), host=socket.gethostname(), since=_now())
+    lease = _lease(warehouse_location(root), asset_path, partition, holder)
+    if not lease.acquire(timeout=0):
         if (policy or if_busy_policy()) == "stop":
             raise LeaseBusyError(
-                f"{what} is being materialised by {_who(path)}; let that run finish, or run again with "
-                f"--if-busy wait ({IF_BUSY_ENV}=wait) to wait for it and reuse its cached work") from None
-        log.info(f"waiting for {what}: held by {_who(path)}")
+                f"{what} is being materialised by {lease.who()}; let that run finish, or run again with "
+                f"--if-busy wait ({IF_BUSY_ENV}=wait) to wait for it and reuse its cached work")
+        log.info(f"waiting for {what}: held by {lease.who()}")
         started = reminded = time.monotonic()
-        while True:
-            try:
-                lock.acquire(timeout=POLL_S)
-                break
-            except Timeout:
-                if time.monotonic() - reminded >= REMIND_S:
-                    reminded = time.monotonic()
-                    log.info(f"still waiting for {what} after {reminded - started:.0f} s: held by {_who(path)}")
+        while not lease.acquire(timeout=POLL_S):
+            if time.monotonic() - reminded >= REMIND_S:
+                reminded = time.monotonic()
+                log.info(f"still waiting for {what} after {reminded - started:.0f} s: held by {lease.who()}")
         log.info(f"{what}: lease taken after waiting {time.monotonic() - started:.0f} s")
     try:
-        _write_holder(path, Holder(run_id=run_id, pid=os.getpid(), host=socket.gethostname(),
-                                   since=datetime.now(timezone.utc).isoformat(timespec="seconds")))
         yield
     finally:
-        _holder_path(path).unlink(missing_ok=True)  # while still held: never the next holder's record
-        lock.release()
+        lease.release()
 
 
 @contextmanager

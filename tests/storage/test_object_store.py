@@ -7,6 +7,7 @@ back with s3fs, polars and DuckDB, as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -164,3 +165,21 @@ def test_two_shards_in_parallel_processes_share_one_bucket(tmp_path: Path, s3_en
     assert merged["row_id"].is_unique().all()
     cached = _cache(url)
     assert cached["cache_key"].is_unique().all() and cached.height == len(fleet.records) == merged.height + _read(url, "eval_set").height
+
+
+def test_two_machines_running_one_pipeline_at_once_pay_every_call_once(
+        tmp_path: Path, s3_env: dict[str, str], fleet: Fleet) -> None:
+    """Each "machine" has its own state folder, so only the leases in the bucket keep them from paying twice."""
+    fleet.delay_s = 0.3
+    url, spec = s3_prefix(), _spec(tmp_path, fleet)
+    machines = [dict(os.environ, SYNTH_STATE_DIR=str(tmp_path / f"machine{i}")) for i in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-m", "synth_assets.cli", "run", "--spec", str(spec), "--warehouse", url],
+                              cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for env in machines]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][-3000:] + outs[1][-3000:]
+    bodies = [json.dumps(r.body, sort_keys=True) for r in fleet.records if r.status == 200]
+    assert len(bodies) == len(set(bodies)) == _expected_calls(url)  # no call reached the teacher twice
+    waited = [out for out in outs if "waiting for tiny/" in out]
+    assert waited and all("held by run " in out for out in waited)
+    assert not [k for k in s3_keys(url) if k.startswith("_leases/")]  # every lease released
