@@ -8,9 +8,10 @@ are never written anywhere: DuckDB gets an in-memory secret for the life of one 
 
 What an object store cannot hold lives in a local state folder per warehouse URL
 (`SYNTH_STATE_DIR`, default `~/.cache/synth/warehouses/<scheme>/<bucket>/<prefix>`): the DuckDB
-catalog file (DuckDB writes databases on local disks only), the step leases and the cache's fold
-and compaction locks (file locks), and a local copy of each checkpoint a student is loaded from.
-For a local warehouse the state folder is the warehouse itself, as it always was.
+catalog file (DuckDB writes databases on local disks only), the cache's fold and compaction locks
+(file locks; step leases on S3 are objects in the bucket, `object_lease.py`), and a local copy of
+each checkpoint a student is loaded from. For a local warehouse the state folder is the
+warehouse itself, as it always was.
 """
 
 from __future__ import annotations
