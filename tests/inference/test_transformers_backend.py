@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult, SamplingParams, TeacherBackend
-from synth_assets.inference.shared_prefix import MIN_SHARED_PREFIX
+from synth_assets.inference.shared_prefix import MIN_SHARED_PREFIX, batch_inputs
 from synth_assets.inference.shared_prefix import shared_prefix as _shared_prefix
 from synth_assets.inference.transformers_backend import TransformersBackend, _Row
 
@@ -136,12 +136,12 @@ def test_a_shared_prompt_head_is_computed_once_and_changes_nothing(backend: Tran
     greedy = [ask(INSTRUCTION + t, 10, top_logprobs=3) for t in texts]
     sampled = [ask(INSTRUCTION + t, 10, temperature=0.8, seed=3) for t in texts]
     scored = [choose(INSTRUCTION.replace("Rewrite", "Judge") + t + "\nGood or bad?", ("good", "bad")) for t in texts]
-    rows = [backend._prepare(i, r) for i, r in enumerate(greedy)]
-    assert backend._batch_inputs(rows)[3] >= 30  # the system turn and the instruction: the shared path is taken
+    prompts = [backend._prepare(i, r).prompt_ids for i, r in enumerate(greedy)]
+    assert batch_inputs(backend._model, prompts, backend._pad_id)[3] >= 30  # the system turn and the instruction: the shared path is taken
     shared = backend.generate(greedy + sampled + scored)
     # the same batches with no head shared (a threshold no prompt reaches), and greedy rows run alone
     monkeypatch.setattr("synth_assets.inference.shared_prefix.MIN_SHARED_PREFIX", 10**9)
-    assert backend._batch_inputs(rows)[3] == 0
+    assert batch_inputs(backend._model, prompts, backend._pad_id)[3] == 0
     unshared = backend.generate(greedy + sampled + scored)
     alone = [backend.generate([r])[0] for r in greedy]
     n = len(texts)
