@@ -5,6 +5,8 @@ Builds a synthetic cache of `--entries` rows in the partitioned layout (`_cache/
 as the cache writes them (`CacheLayout.write`: one sorted file per partition per million rows, like a
 cache whose partitions have not all been compacted), with rows of realistic size (a rendered review
 prompt, sampling params, label choices and their log-probabilities), then times `TeacherCache.lookup`.
+Then it compacts the cache as a run's teacher step does at its end (partitions of 8 files or more
+are merged) and times the lookups again: the state the next run's lookup meets.
 The issue's target is 10,000 new keys against 10,000,000 entries in at most 2 s (`--entries 10000000`:
 building takes about ten times the 1M build printed below, and ~1 GB of disk). Asserts nothing.
 """
@@ -74,6 +76,17 @@ def _timed(cache: TeacherCache, keys: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, len(hits)
 
 
+def _lookups(root: Path, new: list[str], existing: list[str], results: dict, prefix: str) -> None:
+    for name, keys in (("new", new), ("existing", existing), ("ten_existing", existing[:10])):
+        seconds, hits = _timed(TeacherCache(root), keys)  # a fresh handle each time, as each run makes one
+        results[f"{prefix}lookup_{name}_s"] = round(seconds, 3)
+        results[f"{prefix}lookup_{name}_hits"] = hits
+    print(f"  lookup of {len(new):,} new keys:      {results[f'{prefix}lookup_new_s']:.3f} s ({results[f'{prefix}lookup_new_hits']} hits)")
+    print(f"  lookup of {len(existing):,} cached keys:   {results[f'{prefix}lookup_existing_s']:.3f} s "
+          f"({results[f'{prefix}lookup_existing_hits']} hits)")
+    print(f"  lookup of 10 cached keys:        {results[f'{prefix}lookup_ten_existing_s']:.3f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entries", type=int, default=1_000_000)
@@ -91,15 +104,15 @@ def main() -> None:
         size_mb = sum(f.stat().st_size for f in files) / 1e6
         new = _keys(rng, args.lookup).to_list()
         results = {"entries": args.entries, "files": len(files), "size_mb": round(size_mb, 1), "build_s": round(build_s, 2)}
-        for name, keys in (("new", new), ("existing", existing[:args.lookup]), ("ten_existing", existing[:10])):
-            seconds, hits = _timed(TeacherCache(root), keys)  # a fresh handle each time, as each run makes one
-            results[f"lookup_{name}_s"] = round(seconds, 3)
-            results[f"lookup_{name}_hits"] = hits
         print(f"{args.entries:,} entries in {len(files)} files ({size_mb:.0f} MB), built in {build_s:.1f} s")
-        print(f"lookup of {len(new):,} new keys:      {results['lookup_new_s']:.3f} s ({results['lookup_new_hits']} hits)")
-        print(f"lookup of {len(existing[:args.lookup]):,} cached keys:   {results['lookup_existing_s']:.3f} s "
-              f"({results['lookup_existing_hits']} hits)")
-        print(f"lookup of 10 cached keys:        {results['lookup_ten_existing_s']:.3f} s")
+        _lookups(root, new, existing[:args.lookup], results, "")
+        # what a run leaves behind: its teacher step ends with compact(), which merges partitions of 8+ files
+        started = time.perf_counter()
+        TeacherCache(root).compact()
+        results["compact_s"] = round(time.perf_counter() - started, 2)
+        results["compacted_files"] = len(TeacherCache(root).shards())
+        print(f"compacted to {results['compacted_files']} files in {results['compact_s']:.1f} s (as a run's teacher step ends)")
+        _lookups(root, new, existing[:args.lookup], results, "compacted_")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2) + "\n")
     finally:

@@ -20,7 +20,7 @@ import polars as pl
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from synth_assets.inference.base import GenerationRequest, GenerationResult
-from synth_assets.inference.cache_layout import COMPACT_LOCK, SCHEMA, CacheLayout, first_per_key, partition_of, scan_shards
+from synth_assets.inference.cache_layout import COMPACT_LOCK, COMPACT_SHARDS, SCHEMA, CacheLayout, first_per_key, partition_of, scan_shards
 from synth_assets.storage.location import Location, missing_file, state_dir, warehouse_location
 
 __all__ = ["COMPACT_LOCK", "SCHEMA", "TeacherCache", "TeacherCall", "first_per_key"]
@@ -122,7 +122,7 @@ class TeacherCache:
             self.layout.spool(pl.DataFrame(rows, schema=SCHEMA), f"{now.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}")
         return len(rows)
 
-    def compact(self, min_shards: int = 16) -> None:
+    def compact(self, min_shards: int = COMPACT_SHARDS) -> None:
         """Fold the spool, then merge the shards of every partition that has `min_shards` of them, one partition at a time.
 
         Safe beside concurrent appends and compactions (a lock per partition); memory stays
