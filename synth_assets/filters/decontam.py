@@ -26,6 +26,7 @@ duplicate group.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -57,7 +58,29 @@ def _run_positions(tok: Tokens, run: int) -> pl.DataFrame:
                         schema={"h": pl.UInt64, "eval": pl.Int64, "pos": pl.Int64})
 
 
-def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, eval_tok: Tokens, ngram: int, run: int,
+@dataclass(frozen=True)
+class _EvalSide:
+    """The eval items' n-gram tables, built once and tested against every slice of rows."""
+
+    texts: Sequence[str | None]
+    tok: Tokens
+    long: pl.DataFrame  # ngram-grams
+    grams: pl.DataFrame  # containment_ngram-grams
+    sizes: pl.DataFrame  # distinct containment_ngram-grams per item
+    runs: pl.DataFrame  # every _RUN-word run with its position in its item
+    short: pl.DataFrame  # normalised items under containment_ngram words: exact matches only
+
+    @classmethod
+    def of(cls, eval_texts: Sequence[str | None], ngram: int, containment_ngram: int) -> _EvalSide:
+        tok = tokens(eval_texts)
+        grams = _gram_table(tok, containment_ngram, "eval")
+        short = np.flatnonzero((tok.counts > 0) & (tok.counts < containment_ngram))
+        return cls(eval_texts, tok, _gram_table(tok, ngram, "eval"), grams, grams.group_by("eval").len("n_eval"),
+                   _run_positions(tok, min(_RUN, containment_ngram)),
+                   pl.DataFrame({"norm": normalise(eval_texts).gather(short), "eval": short}))
+
+
+def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, side: _EvalSide, ngram: int, run: int,
                    min_word_containment: float) -> pl.DataFrame:
     """The (row, eval) pairs whose row holds enough of the item's words (every word of a short item).
 
@@ -67,45 +90,46 @@ def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, eval_tok: Tokens, ngr
     if min_word_containment <= 0:  # the word test is off: the 5-gram share alone decides
         return pairs
     shared = (
-        pairs.join(_run_positions(eval_tok, run), on="eval")
+        pairs.join(side.runs, on="eval")
         .join(_gram_table(train_tok, run, "row"), on=["row", "h"], how="semi")
     )
     held = (
         pl.concat([shared.select("row", "eval", pl.col("pos") + k) for k in range(run)])
         .unique().group_by("row", "eval").len("held")
     )
-    length = pl.DataFrame({"eval": np.arange(eval_tok.n_rows), "length": eval_tok.counts}, schema={"eval": pl.Int64, "length": pl.Int64})
+    length = pl.DataFrame({"eval": np.arange(side.tok.n_rows), "length": side.tok.counts},
+                          schema={"eval": pl.Int64, "length": pl.Int64})
     need = pl.when(pl.col("length") < ngram).then(pl.col("length").cast(pl.Float64)).otherwise(min_word_containment * pl.col("length"))
     return held.join(length, on="eval").filter(pl.col("held") >= need).select("row", "eval")
+
+
+def _pairs(texts: Sequence[str | None], side: _EvalSide, ngram: int, containment_ngram: int, min_containment: float,
+           min_word_containment: float) -> pl.DataFrame:
+    train_tok = tokens(texts)
+    shared_long = _gram_table(train_tok, ngram, "row").join(side.long, on="h").select("row", "eval")
+    candidates = (
+        _gram_table(train_tok, containment_ngram, "row").join(side.grams, on="h")
+        .group_by("row", "eval").len("shared")
+        .join(side.sizes, on="eval")
+        .filter(pl.col("shared") >= min_containment * pl.col("n_eval"))
+        .select("row", "eval")
+    )
+    # items under `containment_ngram` words take the exact rule, so every item here has a full run
+    contained = _holding_words(candidates, train_tok, side, ngram, min(_RUN, containment_ngram), min_word_containment)
+    exact = (
+        pl.DataFrame({"norm": normalise(texts), "row": np.arange(len(texts))})
+        .join(side.short, on="norm")
+        .select("row", "eval")
+    )
+    return pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).unique().sort("row", "eval")
 
 
 def contained_pairs(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
                     containment_ngram: int = 5, min_containment: float = 0.5,
                     min_word_containment: float = 0.9) -> pl.DataFrame:
     """Every (row, eval) pair of positions where text `row` contains eval item `eval` by rules 1-3."""
-    train_tok, eval_tok = tokens(texts), tokens(eval_texts)
-    shared_long = _gram_table(train_tok, ngram, "row").join(_gram_table(eval_tok, ngram, "eval"), on="h").select("row", "eval")
-
-    eval_grams = _gram_table(eval_tok, containment_ngram, "eval")
-    sizes = eval_grams.group_by("eval").len("n_eval")
-    candidates = (
-        _gram_table(train_tok, containment_ngram, "row").join(eval_grams, on="h")
-        .group_by("row", "eval").len("shared")
-        .join(sizes, on="eval")
-        .filter(pl.col("shared") >= min_containment * pl.col("n_eval"))
-        .select("row", "eval")
-    )
-    # items under `containment_ngram` words take the exact rule, so every item here has a full run
-    contained = _holding_words(candidates, train_tok, eval_tok, ngram, min(_RUN, containment_ngram), min_word_containment)
-
-    counts = eval_tok.counts
-    short = np.flatnonzero((counts > 0) & (counts < containment_ngram))
-    exact = (
-        pl.DataFrame({"norm": normalise(texts), "row": np.arange(len(texts))})
-        .join(pl.DataFrame({"norm": normalise(eval_texts).gather(short), "eval": short}), on="norm")
-        .select("row", "eval")
-    )
-    return pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).unique().sort("row", "eval")
+    side = _EvalSide.of(eval_texts, ngram, containment_ngram)
+    return _pairs(texts, side, ngram, containment_ngram, min_containment, min_word_containment)
 
 
 def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | None], ngram: int = 13,
@@ -113,9 +137,10 @@ def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | 
                         min_word_containment: float = 0.9) -> list[int | None]:
     """Per text: the index of the first eval item it contains by rules 1-3, or None (a slice of rows at a time)."""
     texts, out = list(texts), []
+    side = _EvalSide.of(eval_texts, ngram, containment_ngram)  # once, not once a slice
     for lo in range(0, len(texts), _SLICE_ROWS):
         part = texts[lo:lo + _SLICE_ROWS]
-        pairs = contained_pairs(part, eval_texts, ngram, containment_ngram, min_containment, min_word_containment)
+        pairs = _pairs(part, side, ngram, containment_ngram, min_containment, min_word_containment)
         found = dict(pairs.group_by("row").agg(pl.col("eval").min()).iter_rows())
         out += [found.get(i) for i in range(len(part))]
     return out
