@@ -21,10 +21,10 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from s3_server import BUCKET, SECRET_KEY, files_holding, s3_env, s3_keys, s3_prefix, s3_server  # noqa: F401 (fixtures)
-from spec_helpers import write_spec
 from synth_assets.inference.cache import TeacherCache
 from synth_assets.storage.location import warehouse_location
 from test_cli_refusals import synth
+from test_concurrent_runs import _spec  # the tiny spec on a loopback HTTP teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
 from openai_server import Fleet  # noqa: E402
@@ -37,11 +37,6 @@ def fleet():
     f = Fleet(n=1, delay_s=0.05)
     yield f
     f.close()
-
-
-def _spec(tmp_path: Path, fleet: Fleet, **overrides) -> Path:
-    return write_spec(tmp_path, teacher={"backend": "openai", "model": "m", "base_urls": fleet.urls, "batch_size": 4,
-                                         "concurrency": 4, "timeout_s": 30}, **overrides)
 
 
 def _run(tmp_path: Path, spec: Path, url: str, *extra: str, timeout: float = 300) -> str:
