@@ -70,12 +70,16 @@ def if_busy_policy() -> str:
     return value
 
 
+def _lease_name(asset_path: list[str], partition: str | None) -> str:
+    """<pipeline>/<table>.lock, or <pipeline>/<table>/<partition>.lock for one partition: where a lease lives under _leases/."""
+    if partition is None:
+        return "/".join(asset_path) + ".lock"
+    return "/".join([*asset_path, re.sub(r"[^\w.-]", "_", partition) + ".lock"])
+
+
 def lease_path(root: Location | str, asset_path: list[str], partition: str | None) -> Path:
     """warehouse/_leases/<pipeline>/<table>.lock, or .../<table>/<partition>.lock for one partition."""
-    base = state_dir(warehouse_location(root)) / LEASE_DIR / Path(*asset_path)
-    if partition is None:
-        return base.with_name(base.name + ".lock")
-    return base / (re.sub(r"[^\w.-]", "_", partition) + ".lock")
+    return state_dir(warehouse_location(root)) / LEASE_DIR / _lease_name(asset_path, partition)
 
 
 def _holder_path(lock: Path) -> Path:
@@ -156,9 +160,7 @@ class _BucketLease:
 
 def _lease(root: Location, asset_path: list[str], partition: str | None, holder: Holder) -> _FileLease | _BucketLease:
     if is_remote(root) and root.protocol in ("s3", "s3a"):
-        local = lease_path(root, asset_path, partition)
-        relative = local.relative_to(state_dir(root) / LEASE_DIR)
-        return _BucketLease(root / LEASE_DIR / relative.as_posix(), holder)
+        return _BucketLease(root / LEASE_DIR / _lease_name(asset_path, partition), holder)
     return _FileLease(lease_path(root, asset_path, partition), holder)
 
 
