@@ -52,6 +52,7 @@ class TransformersTeacher(TeacherResource):
     """The embedded default: a Hugging Face causal LM on CPU or GPU."""
 
     device: str = "auto"
+    dtype: str = "auto"
     backend_path: ClassVar[str] = "synth_assets.inference.transformers_backend:TransformersBackend"
 
 

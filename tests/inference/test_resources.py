@@ -1,0 +1,28 @@
+"""Every teacher setting a spec gives reaches the backend the resource builds: none is dropped on the way."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from synth_assets.inference.resources import RESOURCES, resource_for
+from synth_assets.spec_sections import TeacherSpec
+
+
+def _backend_class(backend: str):
+    module, name = RESOURCES[backend].backend_path.split(":")
+    return getattr(__import__(module, fromlist=[name]), name)
+
+
+@pytest.mark.parametrize("backend", sorted(RESOURCES))
+def test_every_spec_setting_the_backend_takes_is_a_resource_field(backend):
+    accepted = set(inspect.signature(_backend_class(backend)).parameters)
+    dropped = sorted((set(TeacherSpec.model_fields) & accepted) - set(RESOURCES[backend].model_fields))
+    assert not dropped, f"spec teacher settings {dropped} never reach the {backend} backend"
+
+
+def test_the_transformers_dtype_of_a_spec_reaches_the_backend():
+    spec = TeacherSpec(backend="transformers", model="embedded:smollm2-135m-instruct", dtype="bfloat16", batch_size=4)
+    backend = resource_for(spec.backend, spec.model_dump()).get_backend()
+    assert (backend.dtype, backend.batch_size) == ("bfloat16", 4)
