@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from loopback import free_port
+
 BUCKET = "synth-test"
 # credentials of the loopback server: distinctive, so a test can prove they were written nowhere
 ACCESS_KEY = "AKIASYNTHTEST0000001"
@@ -33,15 +35,9 @@ class S3Server:
                 "AWS_ENDPOINT_URL": self.endpoint, "SYNTH_STATE_DIR": str(state_dir)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = S3Server(f"http://127.0.0.1:{port}")

@@ -34,7 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from synth_assets.storage.location import Location, is_remote, state_dir, warehouse_location
+from synth_assets.storage.location import Location, is_s3, state_dir, warehouse_location
 from synth_assets.storage.object_lease import LeaseTimeout, ObjectLease
 from synth_assets.storage.temp_files import temp_file
 
@@ -159,7 +159,7 @@ class _BucketLease:
 
 
 def _lease(root: Location, asset_path: list[str], partition: str | None, holder: Holder) -> _FileLease | _BucketLease:
-    if is_remote(root) and root.protocol in ("s3", "s3a"):
+    if is_s3(root):
         return _BucketLease(root / LEASE_DIR / _lease_name(asset_path, partition), holder)
     return _FileLease(lease_path(root, asset_path, partition), holder)
 

@@ -75,6 +75,14 @@ def is_remote(path: Location) -> bool:
     return isinstance(path, UPath) and path.protocol not in ("", "file", "local")
 
 
+S3_SCHEMES = ("s3", "s3a")
+
+
+def is_s3(path: Location) -> bool:
+    """An s3:// (or s3a://) location: what DuckDB's httpfs reads and what holds bucket leases."""
+    return is_remote(path) and path.protocol in S3_SCHEMES
+
+
 def state_dir(root: Location) -> Path:
     """The local folder for what an object store cannot hold (catalog file, locks, loaded checkpoints)."""
     if not is_remote(root):

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import duckdb
 
-from synth_assets.storage.location import Location, is_remote
+from synth_assets.storage.location import Location, is_remote, is_s3
 from synth_assets.storage.sql import quote_literal
 
 
@@ -67,8 +67,7 @@ def attach_object_store(con: duckdb.DuckDBPyConnection, root: Location) -> None:
     """Let `con` read the warehouse's objects (a local warehouse needs nothing)."""
     if not is_remote(root):
         return
-    scheme = urlparse(str(root)).scheme
-    if scheme not in ("s3", "s3a"):
+    if not is_s3(root):
         raise ObjectStoreError(f"DuckDB reads s3:// warehouses only; {root} has no catalog views")
     con.execute(f"load {quote_literal(httpfs_extension())}")
-    con.execute(_secret_sql(scheme))
+    con.execute(_secret_sql(urlparse(str(root)).scheme))
