@@ -64,7 +64,8 @@ def _spec(work: Path, batch_size: int, max_new: int = MAX_NEW):
         shutil.copyfile(DATA / name, work / name)
     doc["seeds"] = [{"path": "sentiment_seeds.csv", "input": "review", "target": "score"}]
     doc["eval"] = {"path": "sentiment_test.csv", "input": "review", "target": "score"}
-    doc["strategies"] = [{"name": "rephrase", "samples": 1, "max_new_tokens": max_new, "temperature": 0.0}]
+    doc["strategies"] = [{"name": "rephrase", "samples": 1, "max_new_tokens": max_new, "temperature": 0.0,
+                          "verify_label": False}]  # rephrase alone: no label strategy to check its rows against
     doc["teacher"]["batch_size"] = batch_size
     path = work / f"spec-{batch_size}.yaml"
     path.write_text(yaml.safe_dump(doc))
