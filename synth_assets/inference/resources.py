@@ -29,14 +29,19 @@ class TeacherResource(ConfigurableResource):
     keep_backend: ClassVar[bool] = True  # in-process engines load weights once; HTTP clients are cheap to rebuild
     _backend: Any = PrivateAttr(default=None)
 
+    @classmethod
+    def backend_class(cls) -> type:
+        """The backend class `backend_path` names, imported now (torch, vllm: only when first needed)."""
+        if not cls.backend_path:
+            raise NotImplementedError(f"{cls.__name__} names no backend class")
+        module, name = cls.backend_path.split(":")
+        return getattr(__import__(module, fromlist=[name]), name)
+
     def get_backend(self) -> TeacherBackend:
         """The engine, constructed from the fields its constructor names."""
         if self._backend is not None:
             return self._backend
-        if not self.backend_path:
-            raise NotImplementedError(f"{type(self).__name__} names no backend class")
-        module, name = self.backend_path.split(":")
-        cls = getattr(__import__(module, fromlist=[name]), name)
+        cls = self.backend_class()
         accepted = inspect.signature(cls).parameters
         backend = cls(**{k: getattr(self, k) for k in type(self).model_fields if k in accepted})
         if self.keep_backend:

@@ -10,14 +10,9 @@ from synth_assets.inference.resources import RESOURCES, resource_for
 from synth_assets.spec_sections import TeacherSpec
 
 
-def _backend_class(backend: str):
-    module, name = RESOURCES[backend].backend_path.split(":")
-    return getattr(__import__(module, fromlist=[name]), name)
-
-
 @pytest.mark.parametrize("backend", sorted(RESOURCES))
 def test_every_spec_setting_the_backend_takes_is_a_resource_field(backend):
-    accepted = set(inspect.signature(_backend_class(backend)).parameters)
+    accepted = set(inspect.signature(RESOURCES[backend].backend_class()).parameters)
     dropped = sorted((set(TeacherSpec.model_fields) & accepted) - set(RESOURCES[backend].model_fields))
     assert not dropped, f"spec teacher settings {dropped} never reach the {backend} backend"
 
