@@ -7,7 +7,14 @@ stopping the pipeline, so a user sees the problem and the data that caused it si
 import warnings
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, PreviewWarning, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetChecksDefinition,
+    MetadataValue,
+    PreviewWarning,
+    asset_check,
+)
 
 from synth_assets.assets.common import Build
 from synth_assets.assets.expansions import shard_partitions
@@ -78,12 +85,13 @@ def _schema_check(b: Build, table: str, name: str) -> AssetChecksDefinition:
     # a sharded pipeline's expansions are partitions: each shard is checked as it is materialised
     partitions = shard_partitions(b.spec.shards) if name == "expansions" else None
 
-    def schema(df: pl.DataFrame) -> AssetCheckResult:
-        problems = schema_problems(df.schema, contract)
+    def schema(context) -> AssetCheckResult:
+        found = b.checked_table(context, name).collect_schema()  # the file's footer, not its rows
+        problems = schema_problems(found, contract)
         return AssetCheckResult(
             passed=not problems, severity=AssetCheckSeverity.ERROR,
             description="; ".join(problems) if problems else f"all {len(contract)} contract columns present with their types",
-            metadata={"problems": MetadataValue.json(problems), "columns": MetadataValue.json({c: str(t) for c, t in df.schema.items()})},
+            metadata={"problems": MetadataValue.json(problems), "columns": MetadataValue.json({c: str(t) for c, t in found.items()})},
         )
 
     with warnings.catch_warnings():  # partitioned checks are a Dagster preview; the unsharded default does not use them
@@ -98,7 +106,8 @@ def _acceptance_check(b: Build, name: str) -> AssetChecksDefinition:
 
     @asset_check(asset=b.key(name), name="acceptance_rate", blocking=False,
                  description=f"Share of candidate rows the filters accept lies in [{low:.0%}, {high:.0%}] (spec: checks.acceptance_rate).")
-    def acceptance(filtered: pl.DataFrame) -> AssetCheckResult:
+    def acceptance(context) -> AssetCheckResult:
+        filtered = b.checked_table(context, name).select("accepted", "reject_reason", "teacher_correct").collect()
         accepted, candidates = acceptance_rate(filtered)
         rate = accepted / candidates if candidates else None
         metadata = {"accepted": accepted, "candidates": candidates, "band": MetadataValue.text(f"[{low:.0%}, {high:.0%}]"),
@@ -124,7 +133,8 @@ def _train_set_check(b: Build, name: str) -> AssetChecksDefinition:
 
     @asset_check(asset=b.key(name), name="rows_unique_and_labelled", blocking=False,
                  description=f"No row_id appears twice and every target is {allowed}.")
-    def rows_unique_and_labelled(train_set: pl.DataFrame) -> AssetCheckResult:
+    def rows_unique_and_labelled(context) -> AssetCheckResult:
+        train_set = b.checked_table(context, name).select("row_id", "target").collect()
         found = train_set_problems(train_set, labels)
         passed = found["duplicate_row_ids"] == 0 and found["unknown_label_rows"] == 0
         return AssetCheckResult(

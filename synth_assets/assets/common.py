@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, AssetKey
+import polars as pl
+from dagster import AssetCheckExecutionContext, AssetExecutionContext, AssetKey
 
 from synth_assets.inference.budget import Budget, teacher_budget
 from synth_assets.inference.cache import TeacherCache
@@ -12,6 +13,7 @@ from synth_assets.inference.resources import TeacherResource
 from synth_assets.inference.session import TeacherSession
 from synth_assets.spec import PipelineSpec
 from synth_assets.storage.location import Location
+from synth_assets.storage.parquet import scan_table, table_path
 
 TABLE_KINDS = {"polars", "parquet", "duckdb"}
 ROUNDS_VERSION = "2"  # 2: active pool labels, label checks, student-aware verdicts
@@ -31,6 +33,15 @@ class Build:
     def key(self, table: str, round_: int = 0) -> AssetKey:
         """<pipeline>/<table>, and <pipeline>/<table>_r<r> for round r of the error-driven loop."""
         return AssetKey([self.spec.name, table if round_ == 0 else f"{table}_r{round_}"])
+
+    def checked_table(self, context: AssetCheckExecutionContext, table: str) -> pl.LazyFrame:
+        """The table an asset check judges, as a lazy scan (its shard's file for a partitioned check).
+
+        A check reads the columns it judges, not the table: a million-row filtered table is never
+        loaded whole to count two of its columns.
+        """
+        partition = context.partition_key if context.has_partition_key else None
+        return scan_table(table_path(self.root, [self.spec.name, table], partition))
 
     @property
     def rounds(self) -> range:

@@ -13,6 +13,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue
 from synth_assets.assets.common import Build
 from synth_assets.filters.decontam import contaminated_by, shared_words
 from synth_assets.filters.embeddings import TextEmbedder
+from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.outputs import preview_markdown
 
 MAX_LISTED = 100  # row ids in the check's metadata; the count is always complete
@@ -20,9 +21,10 @@ NAMED = 3  # offending rows named in the check's description, the text a failed 
 SHARED_CHARS = 80  # of the shared text quoted per named row
 
 
-def offending_rows(hits: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame) -> pl.DataFrame:
+def offending_rows(hits: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, eval_set: pl.DataFrame) -> pl.DataFrame:
     """Each contaminated training row with where it came from (the seed file row) and the text it shares."""
-    source = seeds.select("seed_id", "source_file", "source_row")
+    source = (seeds.lazy().filter(pl.col("seed_id").is_in(hits["seed_id"].implode()))
+              .select("seed_id", "source_file", "source_row").collect())
     items = eval_set.select(pl.col("eval_id").alias("contaminated_by"), pl.col("input").alias("_item"))
     rows = hits.join(source, on="seed_id", how="left").join(items, on="contaminated_by", how="left")
     shared = [shared_words(text, item) for text, item in zip(rows["input"].to_list(), rows["_item"].to_list())]
@@ -59,7 +61,7 @@ def _contamination_check(b: Build, r: int):
     @asset_check(
         asset=b.key("train_set", r),
         name="no_eval_contamination",
-        additional_ins={"eval_set": AssetIn(key=b.key("eval_set")), "seeds": AssetIn(key=b.key("seeds"))},
+        additional_ins={"eval_set": AssetIn(key=b.key("eval_set")), "seeds": lazy_input(b.key("seeds"))},
         blocking=True,
         description=(
             "Fails (ERROR, blocks training) if any train_set row, seeds included, contains an eval item: "
@@ -67,7 +69,7 @@ def _contamination_check(b: Build, r: int):
             "or an exact match of a short item."
         ),
     )
-    def no_eval_contamination(train_set: pl.DataFrame, eval_set: pl.DataFrame, seeds: pl.DataFrame) -> AssetCheckResult:
+    def no_eval_contamination(train_set: pl.DataFrame, eval_set: pl.DataFrame, seeds: pl.LazyFrame) -> AssetCheckResult:
         embedder = TextEmbedder(spec.filters.embedding_model) if cfg.embedding_threshold is not None else None
         hits = train_set.with_columns(contaminated_by(train_set["input"], eval_set, cfg, embedder)).filter(
             pl.col("contaminated_by").is_not_null()

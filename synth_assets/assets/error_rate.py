@@ -11,7 +11,14 @@ from __future__ import annotations
 import warnings
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, PreviewWarning, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetChecksDefinition,
+    MetadataValue,
+    PreviewWarning,
+    asset_check,
+)
 
 from synth_assets.assets.common import Build
 from synth_assets.assets.expansions import shard_partitions
@@ -48,8 +55,8 @@ def _check(b: Build, name: str) -> AssetChecksDefinition:
     max_rate = b.spec.checks.max_error_rate
     partitions = shard_partitions(b.spec.shards) if name == "expansions" else None
 
-    def teacher_errors(expansions: pl.DataFrame) -> AssetCheckResult:
-        return error_rate_result(expansions, max_rate)
+    def teacher_errors(context) -> AssetCheckResult:
+        return error_rate_result(b.checked_table(context, name).select("error", "raw_output").collect(), max_rate)
 
     with warnings.catch_warnings():  # partitioned checks are a Dagster preview; the unsharded default does not use them
         warnings.simplefilter("ignore", PreviewWarning)

@@ -11,9 +11,11 @@ from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.assets.student import synthetic_student, train_variant
 from synth_assets.assets.train_set import seed_rows
 from synth_assets.evaluation.students import student_outputs
-from synth_assets.filters.apply import apply_filters, training_candidates
+from synth_assets.filters.apply import filter_table, training_candidates
 from synth_assets.filters.embeddings import embedder_for
+from synth_assets.filters.step import rows_where
 from synth_assets.filters.student_aware import StudentPredict
+from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import preview_markdown, table_output
 from synth_assets.storage.plots import image_markdown, length_histogram
@@ -28,7 +30,8 @@ FILTERED_VERSION = "5"
 
 def length_chart(df: pl.DataFrame) -> str:
     """Input lengths of accepted vs rejected candidate rows (teacher-measuring rows left out)."""
-    lengths = df.filter(training_candidates() & pl.col("input").is_not_null()).select("accepted", pl.col("input").str.len_chars())
+    lengths = rows_where(df.select("accepted", "teacher_correct", pl.col("input").str.len_chars()),
+                         training_candidates() & pl.col("input").is_not_null(), "accepted", "input")
     accepted = lengths.filter(pl.col("accepted"))["input"].to_list()
     rejected = lengths.filter(~pl.col("accepted"))["input"].to_list()
     return image_markdown(length_histogram(accepted, rejected), "length of accepted vs rejected expansions")
@@ -37,11 +40,12 @@ def length_chart(df: pl.DataFrame) -> str:
 def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
     """The round's expansions, the seeds and the eval set; the previous student, round 0's labels and the judge as needed."""
     f = b.spec.filters
-    ins = {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": AssetIn(key=b.key("seeds")),
+    # the seeds and round 0's expansions are read a few columns at a time (lazy), the round's expansions whole
+    ins = {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": lazy_input(b.key("seeds")),
            "eval_set": AssetIn(key=b.key("eval_set"))}
     if r > 0:
         # round 0's teacher labels of the labelled seeds measure the teacher for this round's labels
-        ins["reference"] = AssetIn(key=b.key("expansions", 0))
+        ins["reference"] = lazy_input(b.key("expansions", 0))
         if f.student_aware.enabled:
             ins["student_checkpoint"] = AssetIn(key=b.key("student_checkpoint", r - 1))
     if f.judge.enabled:
@@ -77,7 +81,7 @@ def _description(b: Build, r: int) -> str:
     return f"Round {r} expansions with their filter verdicts (decontaminated against the eval set{aware})."
 
 
-def current_student(b: Build, r: int, context: AssetExecutionContext, seeds: pl.DataFrame,
+def current_student(b: Build, r: int, context: AssetExecutionContext, seeds: pl.DataFrame | pl.LazyFrame,
                     previous: pl.DataFrame | None) -> StudentPredict | None:
     """The student the student-aware filter asks: round 0's seeds-only baseline, or round r-1's student.
 
@@ -86,7 +90,7 @@ def current_student(b: Build, r: int, context: AssetExecutionContext, seeds: pl.
     """
     if not b.spec.filters.student_aware.enabled:
         return None
-    checkpoint = train_variant(b, context, seed_rows(seeds), "seeds_only")[0] if r == 0 else synthetic_student(previous)
+    checkpoint = train_variant(b, context, seed_rows(seeds.lazy()).collect(), "seeds_only")[0] if r == 0 else synthetic_student(previous)
     return lambda texts: student_outputs(b.spec, checkpoint, texts)
 
 
@@ -96,14 +100,16 @@ def build_filtered(b: Build, r: int = 0):
     @asset(key=b.key("filtered", r), ins=_inputs(b, r), group_name=b.group, kinds=TABLE_KINDS,
            code_version=_code_version(b, r), description=_description(b, r))
     @leased(b.root)
-    def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.DataFrame, eval_set: pl.DataFrame,
-                 **extra: pl.DataFrame):
+    def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.LazyFrame, eval_set: pl.DataFrame,
+                 **extra: pl.DataFrame | pl.LazyFrame):
         student = current_student(b, r, context, seeds, extra.get("student_checkpoint"))
-        df, report = apply_filters(expansions, seeds, b.spec, eval_set, embedder=embedder_for(b.spec),
-                                   judgements=extra.get("judgements"), reference_labels=extra.get("reference"), student=student)
+        table, report = filter_table(expansions, seeds, b.spec, eval_set, embedder=embedder_for(b.spec),
+                                     judgements=extra.get("judgements"), reference_labels=extra.get("reference"), student=student)
+        del expansions  # the table shares its columns; nothing else may keep the frame
+        df = table.df
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
-            df,
+            table,
             accepted=int(df["accepted"].sum()),
             rejected=int((~df["accepted"]).sum()),
             reject_reasons=MetadataValue.json(report.reasons),

@@ -17,6 +17,7 @@ from synth_assets.filters.teacher_labels import Calibration, teacher_calibration
 from synth_assets.hashing import stable_hash
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
+from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.lease import leased
 from synth_assets.storage.outputs import table_output
 
@@ -60,14 +61,15 @@ def _target_probs(df: pl.DataFrame, spec: PipelineSpec, calibration: Calibration
     return pl.Series("target_probs", probs, DISTILL_SCHEMA["target_probs"])
 
 
-def with_distill(rows: pl.DataFrame, filtered: pl.DataFrame, spec: PipelineSpec,
+def with_distill(rows: pl.DataFrame, filtered: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
                  calibration: Calibration | None) -> pl.DataFrame:
     """`rows` (train_set rows) with the spec's DISTILL_SCHEMA and LOGIT_SCHEMA columns, read from their rows of `filtered`."""
     columns = distill_columns(spec)
     wanted = [*(["label_scores", "teacher_label"] if "target_probs" in columns else []),
               *(["confidence_weight"] if "weight" in columns else []),
               *(["token_logprobs"] if "teacher_token_logprobs" in columns else [])]
-    teacher = filtered.select("row_id", *[pl.col(c).alias(f"_{c}") for c in wanted])
+    teacher = (filtered.lazy().filter(pl.col("row_id").is_in(rows["row_id"].implode()))
+               .select("row_id", *[pl.col(c).alias(f"_{c}") for c in wanted]).collect())
     # a seed is its own row, never a teacher call: only expansions look theirs up
     df = rows.join(teacher, on="row_id", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("origin") == "expansion").then(pl.col(f"_{c}")).alias(f"_{c}") for c in wanted)
@@ -95,20 +97,20 @@ def _distill_version(spec: PipelineSpec) -> str:
     return "-" + stable_hash(columns, soft, spec.filters.confidence.calibrate, length=8)
 
 
-def accepted_rows(filtered: pl.DataFrame) -> pl.DataFrame:
+def accepted_rows(filtered: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The accepted expansions as train_set rows (origin `expansion`, their round kept)."""
-    return filtered.filter(pl.col("accepted")).select(
+    return filtered.lazy().filter(pl.col("accepted")).select(
         "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round", "rationale"
-    ).cast(TRAIN_SCHEMA)
+    ).cast(TRAIN_SCHEMA).collect()
 
 
-def seed_rows(seeds: pl.DataFrame) -> pl.DataFrame:
+def seed_rows(seeds: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The labelled seeds as train_set rows (origin `seed`, round 0)."""
-    return seeds.filter(pl.col("target").is_not_null()).select(
+    return seeds.lazy().filter(pl.col("target").is_not_null()).select(
         pl.col("seed_id").alias("row_id"), "input", "target", pl.lit("seed").alias("origin"),
         pl.lit(None, pl.String).alias("strategy"), "seed_id", pl.lit(0, pl.Int64).alias("round"),
         pl.lit(None, pl.String).alias("rationale"),
-    ).cast(TRAIN_SCHEMA)
+    ).cast(TRAIN_SCHEMA).collect()
 
 
 def _new_rows(previous: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
@@ -121,13 +123,14 @@ def _new_rows(previous: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
 
 def _ins(b: Build, r: int) -> dict[str, AssetIn]:
     """filtered, and the seeds (round 0) or the previous train set; soft labels also read the teacher's calibration rows."""
-    ins = {"filtered": AssetIn(key=b.key("filtered", r))}
-    previous = {"seeds": b.key("seeds")} if r == 0 else {"previous": b.key("train_set", r - 1)}
-    ins |= {name: AssetIn(key=key) for name, key in previous.items()}
+    # filtered, the seeds and the expansions are read a few columns or rows at a time (lazy): a million-row
+    # filtered table is never in memory for the accepted rows it holds
+    ins = {"filtered": lazy_input(b.key("filtered", r))}
+    ins |= {"seeds": lazy_input(b.key("seeds"))} if r == 0 else {"previous": AssetIn(key=b.key("train_set", r - 1))}
     if "target_probs" in distill_columns(b.spec):
         # the rows measured_labels calibrates on: this round's expansions (and after round 0, round 0's label rows)
-        ins |= {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": AssetIn(key=b.key("seeds"))}
-        ins |= {"reference": AssetIn(key=b.key("expansions", 0))} if r > 0 else {}
+        ins |= {"expansions": lazy_input(b.key("expansions", r)), "seeds": lazy_input(b.key("seeds"))}
+        ins |= {"reference": lazy_input(b.key("expansions", 0))} if r > 0 else {}
     return ins
 
 
@@ -144,7 +147,7 @@ def build_train_set(b: Build, r: int = 0):
     @asset(key=b.key("train_set", r), ins=_ins(b, r), group_name=b.group, kinds=TABLE_KINDS, code_version=version,
            description=description)
     @leased(b.root)
-    def train_set(filtered: pl.DataFrame, **inputs: pl.DataFrame):
+    def train_set(filtered: pl.LazyFrame, **inputs: pl.DataFrame | pl.LazyFrame):
         accepted = accepted_rows(filtered)
         before = seed_rows(inputs["seeds"]) if r == 0 else inputs["previous"]
         new = accepted if r == 0 else _new_rows(before, accepted)

@@ -37,6 +37,7 @@ from synth_assets.filters.student_aware import STUDENT_AWARE, StudentPredict
 from synth_assets.filters.teacher_labels import measured_labels
 from synth_assets.filters.validity import VALIDITY
 from synth_assets.spec import PipelineSpec
+from synth_assets.storage.parquet import TableInOrder, in_order
 
 FILTERS: tuple[FilterStep, ...] = (
     VALIDITY, FORMAT, SEED_LABELLED, LABEL_CHECK, CONFIDENCE, CONSISTENCY, JUDGE, STUDENT_AWARE,
@@ -96,12 +97,15 @@ def run_filters(df: pl.DataFrame, inputs: FilterInputs) -> tuple[pl.DataFrame, t
     return df.drop([c for step in FILTERS for c in step.scratch if c in df.columns]), tuple(ran)
 
 
-def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec, eval_set: pl.DataFrame | None = None,
-                  embedder: TextEmbedder | None = None, judgements: pl.DataFrame | None = None,
-                  reference_labels: pl.DataFrame | None = None, student: StudentPredict | None = None,
-                  ) -> tuple[pl.DataFrame, FilterReport]:
-    """`filtered`: the expansions with verdict columns, `accepted` and `reject_reason`; plus a report.
+def filter_table(expansions: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
+                 eval_set: pl.DataFrame | None = None, embedder: TextEmbedder | None = None,
+                 judgements: pl.DataFrame | None = None, reference_labels: pl.DataFrame | pl.LazyFrame | None = None,
+                 student: StudentPredict | None = None) -> tuple[TableInOrder, FilterReport]:
+    """`filtered` as the expansions' rows (with verdict columns, `accepted`, `reject_reason`) in ROW_ORDER; plus a report.
 
+    The rows are handed over in order rather than sorted, so the IO manager writes them sorted a
+    slice at a time and a million-row table is never held twice. `seeds` may be lazy: only the
+    labelled seeds and a few columns of the rest are read.
     `embedder`: embedder_for(spec), needed when the spec turns on an embedding filter. `judgements`
     (the judge's scores by row_id) is given only when the spec turns the judge on.
     `reference_labels`: round 0's expansions, whose teacher labels of the labelled seeds measure the
@@ -114,13 +118,21 @@ def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineS
         raise MissingEmbedderError(f"{field} compares sentence embeddings, but no embedder was given: "
                                    "pass embedder=embedder_for(spec) (synth_assets.filters.embeddings)")
     config_hash = spec.section_hash("filters")
-    df, confidence = measured_labels(expansions, seeds, spec, reference_labels)
-    inputs = FilterInputs(spec, seeds, seeds.filter(pl.col("target").is_not_null()), confidence.threshold,
-                          eval_set, embedder, judgements, student)
+    seeds = seeds.lazy()
+    labelled = seeds.filter(pl.col("target").is_not_null()).collect()
+    df, confidence = measured_labels(expansions, labelled, spec, reference_labels)
+    inputs = FilterInputs(spec, seeds, labelled, confidence.threshold, eval_set, embedder, judgements, student)
     df, ran = run_filters(df, inputs)
-    df = _ordered(
-        df.with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash"))
-    ).sort(*ROW_ORDER)
+    df = _ordered(df.with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash")))
     counts = df.group_by("reject_reason").len().sort("reject_reason", nulls_last=False)
     summary = {("accepted" if r is None else r): n for r, n in counts.iter_rows()}
-    return df, FilterReport(summary, asdict(confidence), config_hash, ran)
+    return in_order(df, *ROW_ORDER), FilterReport(summary, asdict(confidence), config_hash, ran)
+
+
+def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
+                  eval_set: pl.DataFrame | None = None, embedder: TextEmbedder | None = None,
+                  judgements: pl.DataFrame | None = None, reference_labels: pl.DataFrame | pl.LazyFrame | None = None,
+                  student: StudentPredict | None = None) -> tuple[pl.DataFrame, FilterReport]:
+    """`filtered` as one sorted frame (filter_table's rows in their order), for small tables and their callers."""
+    table, report = filter_table(expansions, seeds, spec, eval_set, embedder, judgements, reference_labels, student)
+    return table.df[table.order], report

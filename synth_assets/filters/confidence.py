@@ -48,8 +48,14 @@ class ConfidenceReport:
 
 def label_priors(labels_df: pl.DataFrame, labels: list[str]) -> dict[str, float]:
     """Each label's mean log-probability over the scored rows: the teacher's prior that calibration removes."""
-    usable = [json.loads(s) for s in labels_df["label_scores"] if s] if labels_df.height else []
-    return {lab: sum(s[lab] for s in usable) / len(usable) for lab in labels} if usable else {}
+    totals, n = dict.fromkeys(labels, 0.0), 0
+    for raw in labels_df["label_scores"] if labels_df.height else ():  # running sums: no row's scores are kept
+        if raw:
+            scores = json.loads(raw)
+            for lab in labels:
+                totals[lab] += scores[lab]
+            n += 1
+    return {lab: total / n for lab, total in totals.items()} if n else {}
 
 
 def recalibrate(labels_df: pl.DataFrame, labels: list[str], calibrate: bool, priors: dict[str, float] | None = None,

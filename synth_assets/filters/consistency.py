@@ -22,10 +22,11 @@ import json
 from collections import Counter
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from synth_assets.answers import extract_number, numbers_in, numbers_match
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES
@@ -79,18 +80,52 @@ def _with_optional(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns([pl.lit(None, pl.Int64 if c == "round" else pl.String).alias(c) for c in missing])
 
 
-def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) -> pl.DataFrame:
-    """Per expansions row: its answer, its group's majority and agreement, `verified`, and a reject reason."""
+# rows turned into Python dicts at a time; a slice ends where a (strategy, seed, round) run does, so every
+# vote group (one question of one run) lies within one slice
+_SLICE_ROWS = 50_000
+
+
+def _group_slices(runs: pl.Series) -> list[tuple[int, int]]:
+    """(start, end) row ranges of about _SLICE_ROWS rows, each ending where a run of equal `runs` ids ends."""
+    ids = runs.to_numpy()
+    bounds, lo = [], 0
+    while lo < ids.size:
+        hi = min(lo + _SLICE_ROWS, ids.size)
+        if hi < ids.size:
+            hi = int(np.searchsorted(ids, ids[hi - 1], side="right"))  # ids ascend along the sorted rows
+        bounds.append((lo, hi))
+        lo = hi
+    return bounds
+
+
+def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec) -> pl.DataFrame:
+    """Per expansions row: its answer, its group's majority and agreement, `verified`, and a reject reason.
+
+    Only seeds with a known answer are read (the rest have nothing to verify against), and a question
+    is grouped by the hash of its normalised text, so no text of the table is held as Python strings
+    beyond one slice's.
+    """
+    math = spec.task == "math"
+    known = seeds.lazy().filter(pl.col("target").is_not_null()).select("seed_id", "input", "target").collect() if math else None
+    seed_rows = {sid: (text, target) for sid, text, target in known.iter_rows()} if known is not None else {}
+    columns = ["row_id", "seed_id", "strategy", "round", "_question", "target", "rationale", "parts", "error"]
+    rows = (
+        _with_optional(df.select(c for c in ("row_id", "seed_id", "strategy", "round", "sample_idx", "input", "target",
+                                             "rationale", "parts", "error") if c in df.columns))
+        .with_columns(_NORM.hash().alias("_question"))
+        .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
+        .select(*columns, *(["input"] if math else []))
+        .with_columns(pl.struct("strategy", "seed_id", "round").rle_id().alias("_run"))
+    )
+    out = [_slice_verdicts(rows.slice(lo, hi - lo).drop("_run").to_dicts(), seed_rows, spec)
+           for lo, hi in _group_slices(rows["_run"])]
+    return pl.concat(out) if out else pl.DataFrame(schema=VERDICT_SCHEMA)
+
+
+def _slice_verdicts(rows: list[dict[str, Any]], seed_rows: dict[str, tuple[str, str]], spec: PipelineSpec) -> pl.DataFrame:
+    """The verdicts of rows that hold whole vote groups."""
     cfg = spec.filters.consistency
     math = spec.task == "math"
-    seed_rows = {sid: (text, target) for sid, text, target in seeds.select("seed_id", "input", "target").iter_rows()}
-    rows = (
-        _with_optional(df)
-        .with_columns(_NORM.alias("_question"))
-        .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
-        .select("row_id", "seed_id", "strategy", "round", "input", "_question", "target", "rationale", "parts", "error")
-        .to_dicts()
-    )
     groups: dict[tuple, list[str | None]] = {}
     for row in rows:
         row["parts"] = json.loads(row["parts"]) if row["parts"] else {}
@@ -129,7 +164,7 @@ def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSp
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
-    df = df.join(consistency_verdicts(df, inputs.seeds, inputs.spec), on="row_id", how="left")
+    df = attach(df, consistency_verdicts(df, inputs.labelled_seeds, inputs.spec))
     return Verdict(df, pl.col("consistency_reason"), pl.col("consistency_reason").is_null())
 
 

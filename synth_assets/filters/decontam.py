@@ -40,7 +40,7 @@ from synth_assets.spec import DecontaminationSpec
 _RUN = 3  # an item word counts as held where a run of this many item words around it is in the row
 # rows tested at a time: each row is tested on its own, so slicing changes no answer, and only one slice's
 # n-gram tables are in memory (~100 MB at 20k reviews; a 100k-row table at once peaked at 2 GB)
-_SLICE_ROWS = 20_000
+_SLICE_ROWS = 5_000
 
 
 def _gram_table(tok: Tokens, n: int, side: str) -> pl.DataFrame:
@@ -136,10 +136,10 @@ def ngram_contamination(texts: Sequence[str | None], eval_texts: Sequence[str | 
                         containment_ngram: int = 5, min_containment: float = 0.5,
                         min_word_containment: float = 0.9) -> list[int | None]:
     """Per text: the index of the first eval item it contains by rules 1-3, or None (a slice of rows at a time)."""
-    texts, out = list(texts), []
+    texts, out = pl.Series("t", texts, dtype=pl.String), []
     side = _EvalSide.of(eval_texts, ngram, containment_ngram)  # once, not once a slice
     for lo in range(0, len(texts), _SLICE_ROWS):
-        part = texts[lo:lo + _SLICE_ROWS]
+        part = texts.slice(lo, _SLICE_ROWS)
         pairs = _pairs(part, side, ngram, containment_ngram, min_containment, min_word_containment)
         found = dict(pairs.group_by("row").agg(pl.col("eval").min()).iter_rows())
         out += [found.get(i) for i in range(len(part))]
@@ -165,14 +165,14 @@ def embedding_contamination(texts: Sequence[str | None], eval_texts: Sequence[st
 def contaminated_by(texts: Sequence[str | None] | pl.Series, eval_set: pl.DataFrame, cfg: DecontaminationSpec,
                     embedder: TextEmbedder | None = None) -> pl.Series:
     """Per text: the eval_id of an eval item it contains (n-gram rules first, then embeddings), or null."""
-    texts = list(texts)
+    texts = pl.Series("t", texts, dtype=pl.String)
     eval_texts, eval_ids = eval_set["input"].to_list(), eval_set["eval_id"].to_list()
     hits = ngram_contamination(texts, eval_texts, cfg.ngram, cfg.containment_ngram, cfg.min_containment, cfg.min_word_containment)
     if cfg.embedding_threshold is not None:
         if embedder is None:
             raise MissingEmbedderError("filters.decontamination.embedding_threshold is set: pass the embedder "
                                        "(synth_assets.filters.embeddings.embedder_for(spec))")
-        semantic = embedding_contamination(texts, eval_texts, cfg.embedding_threshold, embedder)
+        semantic = embedding_contamination(texts.to_list(), eval_texts, cfg.embedding_threshold, embedder)
         hits = [h if h is not None else s for h, s in zip(hits, semantic)]
     return pl.Series("contaminated_by", [None if h is None else eval_ids[h] for h in hits], dtype=pl.String)
 

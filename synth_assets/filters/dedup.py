@@ -11,16 +11,22 @@ from collections.abc import Callable
 
 import polars as pl
 
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach, rows_where
 from synth_assets.strategies import STRATEGIES
 
 ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")
-DupFinder = Callable[[list[str | None], list[str | None]], list[int | None]]  # (texts, reference_texts) -> index or None
+DupFinder = Callable[[pl.Series, pl.Series], list[int | None]]  # (texts, reference_texts) -> index or None
 _SEP = "\x1f"  # joins the normalised columns of a key; never in normalised text
 
 
 def _norm(column: str) -> pl.Expr:
     return pl.col(column).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def key_columns(df: pl.DataFrame) -> list[str]:
+    """The columns dedup keys are built from: every strategy's `dedup_on`, as far as the frame has them."""
+    extra = {c for n in _keyed_on_more_than_input(df) for c in STRATEGIES[n].dedup_on}
+    return ["input", *sorted(c for c in extra if c != "input" and c in df.columns)]
 
 
 def _keyed_on_more_than_input(df: pl.DataFrame) -> list[str]:
@@ -53,7 +59,7 @@ def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
     """
     seed_norm = seeds.select(_norm("input").alias("_norm"), pl.col("seed_id").alias("_seed_dup")).unique("_norm", keep="first")
     x = (
-        df.with_row_index("_pos")
+        df.select(*dict.fromkeys([*ROW_ORDER, *key_columns(df)])).with_row_index("_pos")
         .with_columns(_key(df).alias("_norm"))
         .join(seed_norm, on="_norm", how="left")
         .sort("strategy", "seed_id", "sample_idx", "row_id")
@@ -73,10 +79,10 @@ def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
 def dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
     """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
     candidates = candidates.sort(*ROW_ORDER)
-    ids = refs["seed_id"].to_list() + candidates["row_id"].to_list()
-    hits = find(candidates["input"].to_list(), refs["input"].to_list())
-    col = pl.Series(name, [None if h is None else ids[h] for h in hits], dtype=pl.String)
-    return df.join(candidates.select("row_id").with_columns(col), on="row_id", how="left")
+    ids = pl.concat([refs["seed_id"], candidates["row_id"]])
+    hits = pl.Series(find(candidates["input"], refs["input"]), dtype=pl.Int64)
+    col = ids.gather(hits).alias(name)  # a null hit gathers a null
+    return attach(df, candidates.select("row_id").with_columns(col))
 
 
 def text_candidates(df: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
@@ -85,14 +91,14 @@ def text_candidates(df: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
     Rows whose input is their seed's by design (answer_augment, revthink, rationale) differ in their
     target, which the near and semantic dedups do not read.
     """
-    return df.filter(eligible & input_keyed(df))
+    return rows_where(df, eligible & input_keyed(df), *ROW_ORDER, "input")
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
-    candidates = df.filter(eligible)
+    candidates = rows_where(df, eligible, *dict.fromkeys([*ROW_ORDER, *key_columns(df)]))
     dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, inputs.labelled_seeds).alias("dup_of"))
-    df = df.join(dups, on="row_id", how="left")
+    df = attach(df, dups)
     return Verdict(df, pl.when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate")), pl.col("dup_of").is_null())
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from synth_assets.answers import extract_number, normalise_number
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach
 from synth_assets.hashing import stable_hash
 from synth_assets.inference.base import GenerationRequest, SamplingParams
 from synth_assets.inference.budget import Budget, teacher_budget
@@ -183,7 +183,7 @@ def judge_verdicts(judgements: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
-    df = df.join(judge_verdicts(inputs.judgements), on="row_id", how="left")
+    df = attach(df, judge_verdicts(inputs.judgements))
     cfg = inputs.spec.filters.judge
     reason = (
         pl.when(pl.col("judge_error").is_not_null()).then(pl.lit("judge_error"))

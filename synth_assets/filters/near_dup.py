@@ -80,7 +80,7 @@ def _fill_signatures(sig: np.ndarray, x: np.ndarray, rows: np.ndarray, bounds: n
 def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngram: int = 3, unit: Unit = "word",
                seed: int = 0) -> np.ndarray:
     """(len(texts), num_perm) uint32 MinHash signatures; rows without shingles are all EMPTY."""
-    series = pl.Series("t", texts, dtype=pl.String).fill_null("")
+    series = pl.Series("t", texts, dtype=pl.String)  # nulls stay: tokens() reads a null as "", a block at a time
     n = len(series)
     a, b = hash_constants(2 * seed + 1, num_perm), hash_constants(2 * seed + 2, num_perm)
     sig = np.full((n, num_perm), EMPTY, dtype=np.uint32)
@@ -88,7 +88,7 @@ def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngr
     # rows in blocks of bounded size, so a 1M-row table does not need gigabytes at once; each worker
     # takes whole blocks (tokenising, shingling and hashing them), so the word hashing, which is most of
     # the time, runs on every core too; at least `workers` blocks, so small tables use every core as well
-    chars = series.str.len_chars().to_numpy().astype(np.int64) + 1
+    chars = series.str.len_chars().fill_null(0).to_numpy().astype(np.int64) + 1
     per_block = max(1, min(_BLOCK_CHARS // workers, -(-int(chars.sum(initial=0)) // workers)))
     block = (np.cumsum(chars) - 1) // per_block
     edges = np.concatenate([[0], np.flatnonzero(np.diff(block)) + 1, [n]]) if n else np.zeros(1, np.int64)
@@ -158,8 +158,8 @@ def near_duplicates(texts: Sequence[str | None] | pl.Series, reference_texts: Se
     References (labelled seeds) are always kept; among `texts` the first of a group is kept, and a
     text that repeats a text already dropped is judged against the kept ones only.
     """
-    refs = list(reference_texts)
-    every = refs + list(texts)
+    refs = pl.Series("t", reference_texts, dtype=pl.String)
+    every = pl.concat([refs, pl.Series("t", texts, dtype=pl.String)], rechunk=False)  # two chunks, no copy
     left, right, _ = near_duplicate_pairs(every, threshold, num_perm, ngram, unit, seed, n_ref=len(refs))
     return keep_first(len(refs), len(every), left, right)
 
@@ -167,7 +167,7 @@ def near_duplicates(texts: Sequence[str | None] | pl.Series, reference_texts: Se
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     cfg = inputs.spec.filters.near_dedup
 
-    def find(texts: list[str | None], refs: list[str | None]) -> list[int | None]:
+    def find(texts: pl.Series, refs: pl.Series) -> list[int | None]:
         return near_duplicates(texts, refs, threshold=cfg.threshold, num_perm=cfg.num_perm, ngram=cfg.ngram, unit=cfg.unit)
 
     df = dup_column(df, text_candidates(df, eligible), inputs.labelled_seeds, "near_dup_of", find)

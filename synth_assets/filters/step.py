@@ -4,6 +4,9 @@ A filter module declares one FilterStep: the `filters.<section>` of the spec it 
 needs besides the frame, the verdict columns it adds to `filtered` (name → dtype), scratch columns
 it adds for its own use, and the reject reasons it gives. Its `run` gets the frame, the rows still
 eligible (rejected by no earlier step) and the inputs, and hands back a Verdict.
+
+The frame is the whole expansions table, so a step never copies it: it reads the columns it needs
+(`rows_where`) and hangs its verdicts on by row_id (`attach`), which shares the frame's columns.
 """
 
 from __future__ import annotations
@@ -21,12 +24,25 @@ if TYPE_CHECKING:
     from synth_assets.spec_filters import FiltersSpec
 
 
+def rows_where(df: pl.DataFrame, keep: pl.Expr, *columns: str) -> pl.DataFrame:
+    """`columns` of the rows where `keep` holds: the selection first, so only those columns are copied."""
+    return df.select(*columns, keep.alias("_keep")).filter(pl.col("_keep")).drop("_keep")
+
+
+def attach(df: pl.DataFrame, verdicts: pl.DataFrame, on: str = "row_id") -> pl.DataFrame:
+    """`df` with `verdicts`' columns joined by `on` (null where a row has none), without copying df's own columns."""
+    joined = df.select(on).join(verdicts, on=on, how="left", maintain_order="left")
+    if joined.height != df.height:
+        raise ValueError(f"verdicts hold {on} values more than once: {joined.height} rows for {df.height}")
+    return df.hstack(joined.drop(on).get_columns())
+
+
 @dataclass(frozen=True)
 class FilterInputs:
     """What the steps read besides the frame: the run's other tables, and the models they call (injected, never built)."""
 
     spec: PipelineSpec
-    seeds: pl.DataFrame
+    seeds: pl.LazyFrame  # every seed, read a few columns at a time (a million-row pool's texts never at once)
     labelled_seeds: pl.DataFrame  # the seeds with a target: what dedups compare against
     threshold: float | None  # the teacher-label margin the labelled seeds justify (None: no teacher label is trusted)
     eval_set: pl.DataFrame | None = None

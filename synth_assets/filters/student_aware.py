@@ -14,7 +14,7 @@ from collections.abc import Callable
 import polars as pl
 
 from synth_assets.answers import is_correct
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach, rows_where
 from synth_assets.spec import PipelineSpec
 from synth_assets.training.base import Prediction
 
@@ -37,7 +37,7 @@ def student_verdicts(candidates: pl.DataFrame, spec: PipelineSpec, predict: Stud
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
-    df = df.join(student_verdicts(df.filter(eligible), inputs.spec, inputs.student), on="row_id", how="left")
+    df = attach(df, student_verdicts(rows_where(df, eligible, "row_id", "input", "target"), inputs.spec, inputs.student))
     reason = pl.when(pl.col("student_knows") == True).then(pl.lit("student_already_right"))  # noqa: E712 (polars expression)
     return Verdict(df, reason, ~pl.col("student_knows").fill_null(False))
 

@@ -22,6 +22,7 @@ from synth_assets.filters.confidence import (
     use_calibration,
 )
 from synth_assets.filters.rows import checked_rows, label_rows
+from synth_assets.filters.step import attach
 from synth_assets.spec import PipelineSpec
 
 
@@ -42,12 +43,21 @@ def _labelled(seeds: pl.DataFrame) -> pl.DataFrame:
     return seeds.filter(pl.col("target").is_not_null()).select("seed_id", pl.col("target").alias("_seed_target"))
 
 
-def _with_reference(expansions: pl.DataFrame, reference: pl.DataFrame | None) -> pl.DataFrame:
+# the columns measuring the teacher reads: the label scores and what picks the rows; the rest of the table is never copied
+_LABEL_COLUMNS = ("row_id", "seed_id", "strategy", "round", "target", "confidence", "label_scores")
+
+
+def _narrow(rows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    names = rows.collect_schema().names()
+    return rows.lazy().select(c for c in _LABEL_COLUMNS if c in names).collect()
+
+
+def _with_reference(expansions: pl.DataFrame, reference: pl.DataFrame | pl.LazyFrame | None) -> pl.DataFrame:
     """The round's rows and, `_reference` true, the reference label rows that measure the teacher with them."""
-    rows = expansions.with_columns(pl.lit(False).alias("_reference"))
+    rows = _narrow(expansions).with_columns(pl.lit(False).alias("_reference"))
     if reference is None:
         return rows
-    extra = reference.filter(label_rows()).select(expansions.columns).with_columns(pl.lit(True).alias("_reference"))
+    extra = _narrow(reference.lazy().filter(label_rows())).select(rows.columns[:-1]).with_columns(pl.lit(True).alias("_reference"))
     return pl.concat([rows, extra])
 
 
@@ -56,13 +66,13 @@ def _calibration(rows: pl.DataFrame, labelled: pl.DataFrame, spec: PipelineSpec)
     return Calibration(use_calibration(label_part, labelled, spec), label_priors(label_part, spec.labels))
 
 
-def teacher_calibration(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec,
-                        reference: pl.DataFrame | None = None) -> Calibration:
+def teacher_calibration(expansions: pl.DataFrame | pl.LazyFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
+                        reference: pl.DataFrame | pl.LazyFrame | None = None) -> Calibration:
     """The calibration measured_labels reads these expansions with, so a soft-label student learns the scores the filters judged."""
-    return _calibration(_with_reference(expansions, reference), _labelled(seeds), spec)
+    return _calibration(_with_reference(expansions, reference), _labelled(seeds.lazy()).collect(), spec)
 
 
-def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | None, labelled: pl.DataFrame,
+def _teacher_labels(expansions: pl.DataFrame, reference: pl.DataFrame | pl.LazyFrame | None, labelled: pl.DataFrame,
                     spec: PipelineSpec) -> tuple[pl.DataFrame, bool]:
     """Rows with `teacher_label` (and label rows' target) from recalibrated label scores, `_reference` marking reference rows.
 
@@ -90,8 +100,12 @@ def _confidence_weights(df: pl.DataFrame, spec: PipelineSpec) -> pl.DataFrame:
 
 
 def measured_labels(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec,
-                    reference: pl.DataFrame | None = None) -> tuple[pl.DataFrame, ConfidenceReport]:
-    """The expansions with `teacher_label` and `teacher_correct`, and the threshold their labelled seeds justify."""
+                    reference: pl.DataFrame | pl.LazyFrame | None = None) -> tuple[pl.DataFrame, ConfidenceReport]:
+    """The expansions with `teacher_label` and `teacher_correct`, and the threshold their labelled seeds justify.
+
+    The labels are worked out on the few columns they need, then hung on the expansions by row_id:
+    label rows get their recalibrated `target` and `confidence`, re-labelled texts their `confidence`.
+    """
     labelled = _labelled(seeds)
     df, calibrate = _teacher_labels(expansions, reference, labelled, spec)
     df = df.join(labelled, on="seed_id", how="left")
@@ -105,4 +119,8 @@ def measured_labels(expansions: pl.DataFrame, seeds: pl.DataFrame, spec: Pipelin
     report = choose_threshold(df.filter(pl.col("teacher_correct").is_not_null()).rename({"teacher_correct": "correct"}), spec, calibrate)
     if spec.filters.confidence.mode == "weight":
         df = _confidence_weights(df, spec)
-    return df.filter(~pl.col("_reference")).drop("_reference", "_seed_target"), report
+    measured = [c for c in ("target", "confidence", "teacher_label", "teacher_correct", "confidence_weight") if c in df.columns]
+    labels = df.filter(~pl.col("_reference")).select("row_id", *measured)
+    replaced = [c for c in measured if c in expansions.columns]
+    out = attach(expansions.drop(replaced), labels)
+    return out.select(*expansions.columns, *[c for c in measured if c not in expansions.columns]), report

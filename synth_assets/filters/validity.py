@@ -10,21 +10,28 @@ from synth_assets.filters.step import FilterInputs, FilterStep, Verdict
 from synth_assets.spec import PipelineSpec
 
 
-def invalid_reason(df: pl.DataFrame, seeds: pl.DataFrame, spec: PipelineSpec) -> pl.Series:
+def invalid_reason(df: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec) -> pl.Series:
     """Why each row is unusable as training data, or null when it is fine.
 
     Length bounds judge text the teacher wrote. A row whose input is its seed's own text (a label
     row of a pool review, the problem an answer_augment row solves) holds the user's text, which
     the seed sources already bound (`max_input_chars`): a one-word review is real input.
+    Seeds are compared by the length and hash of their text, so no seed text is held.
     """
     v = spec.filters.validity
-    seed_text = seeds.select("seed_id", pl.col("input").alias("_seed_input"), pl.col("input").str.len_chars().alias("_seed_len"))
-    x = df.join(seed_text, on="seed_id", how="left").with_columns(pl.col("input").str.len_chars().alias("_len"))
+    seed_text = (seeds.lazy().select("seed_id", pl.col("input").hash().alias("_seed_hash"),
+                                     pl.col("input").str.len_chars().alias("_seed_len"))
+                 .collect(engine="streaming"))
+    # the row's text as its length, hash and emptiness before the join, so the join copies no text
+    x = (df.select("seed_id", "strategy", "target", "error", pl.col("input").str.len_chars().alias("_len"),
+                   pl.col("input").hash().alias("_hash"),
+                   (~pl.col("input").str.contains(r"\S")).fill_null(True).alias("_empty"))
+         .join(seed_text, on="seed_id", how="left", maintain_order="left"))
     ratio = pl.col("_len") / pl.col("_seed_len")
-    generated = ~label_rows() & (pl.col("input") != pl.col("_seed_input")).fill_null(True)
+    generated = ~label_rows() & (pl.col("_hash") != pl.col("_seed_hash")).fill_null(True)
     reason = (
         pl.when(pl.col("error").is_not_null()).then(pl.lit("teacher_error: ") + pl.col("error"))
-        .when(pl.col("input").is_null() | (pl.col("input").str.strip_chars() == "")).then(pl.lit("invalid: empty text"))
+        .when(pl.col("_empty")).then(pl.lit("invalid: empty text"))
         .when(generated & (pl.col("_len") < v.min_chars)).then(pl.lit(f"invalid: shorter than {v.min_chars} chars"))
         .when(generated & (pl.col("_len") > v.max_chars)).then(pl.lit(f"invalid: longer than {v.max_chars} chars"))
         .when(generated & (ratio < v.min_length_ratio)).then(pl.lit(f"invalid: under {v.min_length_ratio}x the seed's length"))

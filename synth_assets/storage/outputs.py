@@ -9,6 +9,7 @@ import polars as pl
 from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
 from synth_assets.hashing import frame_hash
+from synth_assets.storage.parquet import Table, TableInOrder
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 80
@@ -33,13 +34,17 @@ def _json_text(column: str) -> pl.Expr:
     return pl.struct(pl.col(column).alias("v")).struct.json_encode().str.slice(5).str.head(-1)
 
 
-def table_output(df: pl.DataFrame, output_name: str = "result", **metadata: Any) -> Output:
-    """Output whose DataVersion is the table's content hash, so unchanged content is not 'changed'."""
+def table_output(df: Table, output_name: str = "result", **metadata: Any) -> Output:
+    """Output whose DataVersion is the table's content hash, so unchanged content is not 'changed'.
+
+    A TableInOrder hashes as its rows in that order would: the hash does not depend on row order.
+    """
+    ordered = isinstance(df, TableInOrder)
     md: dict[str, Any] = {
         "dagster/row_count": MetadataValue.int(df.height),
-        "preview": MetadataValue.md(preview_markdown(df)),
+        "preview": MetadataValue.md(preview_markdown(df.head(PREVIEW_ROWS) if ordered else df)),
     }
     md.update(metadata)
     with warnings.catch_warnings():  # data_version is what the caching contract rests on; it is stable in use
         warnings.simplefilter("ignore", BetaWarning)
-        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(df)), metadata=md)
+        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(df.df if ordered else df)), metadata=md)

@@ -3,17 +3,54 @@
 On a local folder: a temp file, fsync, rename. On an object store: the file is built in memory and
 uploaded in one request, and an object becomes visible only once its upload completes, so the
 key holds the old table or the new one. A temp key plus a copy would only upload it twice.
+
+A table can also be handed over as rows in an order (TableInOrder): the rows are gathered into
+that order a slice at a time as they are written, so sorting a million-row table never holds a
+sorted copy of it beside the original.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import polars as pl
 
 from synth_assets.storage.location import Location, is_remote, put_object, source
 from synth_assets.storage.temp_files import temp_file
+
+# rows gathered and written at a time for a TableInOrder (one Parquet row group each)
+WRITE_SLICE_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class TableInOrder:
+    """A table as `df`'s rows taken in `order` (row positions): what is written, previewed and hashed."""
+
+    df: pl.DataFrame
+    order: pl.Series  # a permutation of range(df.height)
+
+    @property
+    def height(self) -> int:
+        return self.df.height
+
+    def head(self, rows: int) -> pl.DataFrame:
+        return self.df[self.order.head(rows)]
+
+    def slices(self, rows: int = WRITE_SLICE_ROWS):
+        """The table a slice of rows at a time, in order."""
+        for lo in range(0, self.df.height, rows):
+            yield self.df[self.order.slice(lo, rows)]
+
+
+Table = pl.DataFrame | TableInOrder
+
+
+def in_order(df: pl.DataFrame, *by: str) -> TableInOrder:
+    """`df` sorted by the columns `by` (stable), without materialising the sorted copy."""
+    return TableInOrder(df, df.select(pl.arg_sort_by(*by, maintain_order=True)).to_series())
 
 
 def table_path(root: Location, key: list[str], partition: str | None = None) -> Location:
@@ -23,18 +60,36 @@ def table_path(root: Location, key: list[str], partition: str | None = None) -> 
     return base / name / f"{partition}.parquet" if partition else base / f"{name}.parquet"
 
 
-def write_parquet_atomic(df: pl.DataFrame, path: Location) -> Location:
+def _write(table: Table, fh: BinaryIO) -> None:
+    if isinstance(table, pl.DataFrame):
+        table.write_parquet(fh, compression="zstd", statistics=True)
+        return
+    import pyarrow.parquet as pq
+
+    writer = None
+    for part in table.slices():
+        arrow = part.to_arrow(compat_level=pl.CompatLevel.oldest())  # plain strings: every Parquet reader takes them
+        if writer is None:
+            writer = pq.ParquetWriter(fh, arrow.schema, compression="zstd", write_statistics=True)
+        writer.write_table(arrow)
+    if writer is None:  # no rows: the schema alone
+        table.df.write_parquet(fh, compression="zstd", statistics=True)
+    else:
+        writer.close()
+
+
+def write_parquet_atomic(table: Table, path: Location) -> Location:
     """Write to a temp file in the same folder, fsync, then rename over the target (mode from the umask)."""
     if is_remote(path):
         buf = io.BytesIO()
-        df.write_parquet(buf, compression="zstd", statistics=True)
+        _write(table, buf)
         put_object(path, buf.getvalue())
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_file(path.parent, f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
-            df.write_parquet(fh, compression="zstd", statistics=True)
+            _write(table, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -44,8 +99,17 @@ def write_parquet_atomic(df: pl.DataFrame, path: Location) -> Location:
     return path
 
 
-def read_table(path: Location) -> pl.DataFrame:
-    """Read a table written by write_parquet_atomic, naming the file when it is missing."""
+def _existing(path: Location) -> Location:
     if not path.exists():
         raise FileNotFoundError(f"table {path} does not exist yet: materialise its asset first")
-    return pl.read_parquet(source(path))
+    return path
+
+
+def read_table(path: Location) -> pl.DataFrame:
+    """Read a table written by write_parquet_atomic, naming the file when it is missing."""
+    return pl.read_parquet(source(_existing(path)))
+
+
+def scan_table(path: Location) -> pl.LazyFrame:
+    """The table as a lazy scan: a reader collects only the columns and rows it asks for."""
+    return pl.scan_parquet(source(_existing(path)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance, build_asset_check_context
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from spec_helpers import DATA, write_spec
@@ -87,11 +87,15 @@ def test_schema_problems_name_missing_and_mistyped_columns() -> None:
     assert problems == ["missing column 'origin' (String)", "column 'round' is String, expected Int64"]
 
 
-def test_schema_check_fails_with_error_severity_on_a_broken_table(tiny_job: JobRun) -> None:
-    [check] = [c for c in build_checks(Build(tiny_job.spec, tiny_job.warehouse))
+def test_schema_check_fails_with_error_severity_on_a_broken_table(tiny_job: JobRun, tmp_path: Path) -> None:
+    # the check reads the table's file itself (its schema, not its rows): a warehouse holding a broken train_set
+    warehouse = tmp_path / "warehouse"
+    (warehouse / tiny_job.spec.name).mkdir(parents=True)
+    table(tiny_job.warehouse, tiny_job.spec, "train_set").drop("seed_id").write_parquet(
+        warehouse / tiny_job.spec.name / "train_set.parquet")
+    [check] = [c for c in build_checks(Build(tiny_job.spec, warehouse))
                if {(k.asset_key.path[-1], k.name) for k in c.check_keys} == {("train_set", "schema")}]
-    broken = table(tiny_job.warehouse, tiny_job.spec, "train_set").drop("seed_id")
-    result = check(broken)
+    result = check(build_asset_check_context())
     assert not result.passed and result.severity == AssetCheckSeverity.ERROR
     assert "seed_id" in result.description
 
