@@ -16,7 +16,9 @@ from synth_assets.inference.runner import RunStats
 from synth_assets.inference.session import TeacherSession
 from synth_assets.inference.budget import teacher_budget
 from synth_assets.storage.lease import leased
+from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.outputs import preview_markdown, table_output
+from synth_assets.storage.parquet import Table, TableInOrder
 from synth_assets.strategies.expand import expand, pool_sample
 from synth_assets.strategies.label_check import default_check_mark, label_checked
 
@@ -39,8 +41,8 @@ def in_shard(seed_id: pl.Expr, shard: int, shards: int) -> pl.Expr:
 def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
     """Round 0 reads the seeds; round r its student errors, every earlier round's expansions (the budget), its active
     pool and its mixture (with the seeds, whose slices it allocated)."""
-    if r == 0:
-        return {"seeds": AssetIn(key=b.key("seeds"))}
+    if r == 0:  # a slice of seeds at a time: a million-row pool is never in memory whole
+        return {"seeds": lazy_input(b.key("seeds"))}
     active = {"active_pool": AssetIn(key=b.key("active_pool", r))} if b.spec.rounds.active.pool_rows > 0 else {}
     mixture = ({"mixture": AssetIn(key=b.key("mixture", r)), "seeds": AssetIn(key=b.key("seeds"))}
                if b.spec.rounds.mixture is not None else {})
@@ -70,31 +72,38 @@ def _description(b: Build, r: int) -> str:
     return f"Round {r}: the rounds strategy applied to each student error{active}, through the teacher cache and budget."
 
 
-def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.DataFrame) -> tuple[pl.DataFrame, RunStats, TeacherSession]:
-    """Round 0: the spec's strategies on the seeds (of one shard, when sharded)."""
+def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.LazyFrame) -> tuple[Table, RunStats, TeacherSession]:
+    """Round 0: the spec's strategies on the seeds (of one shard, when sharded), EXPAND_ROWS seeds read at a time."""
     spec, teacher = b.spec, b.teacher(context)
     # the label strategy's pool sample is drawn from all seeds, so every shard and slice labels its part of the same sample
-    pool = pool_sample(seeds, spec.label_strategy.pool_rows) if spec.label_strategy else None
+    pool = pool_sample(seeds.select("seed_id", "target").collect(), spec.label_strategy.pool_rows) if spec.label_strategy else None
     if spec.shards > 1:
         seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
-        context.log.info(f"shard {context.partition_key} of {spec.shards}: {seeds.height} seeds")
+    height = seeds.select(pl.len()).collect().item()
+    if spec.shards > 1:
+        context.log.info(f"shard {context.partition_key} of {spec.shards}: {height} seeds")
     parts, stats = [], RunStats()
-    for lo in range(0, max(seeds.height, 1), EXPAND_ROWS):
-        part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS), teacher, pool=pool)
+    for lo in range(0, max(height, 1), EXPAND_ROWS):
+        part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS).collect(), teacher, pool=pool)
         parts.append(part)
         stats = stats.add(part_stats)
     return _in_plan_order(spec, seeds, parts), stats, teacher
 
 
-def _in_plan_order(spec, seeds: pl.DataFrame, parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """The slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample."""
+def _in_plan_order(spec, seeds: pl.LazyFrame, parts: list[pl.DataFrame]) -> Table:
+    """The slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample.
+
+    The slices stay chunks of one frame and the order is handed to the IO manager, which writes the
+    rows in it a slice at a time: the table is never held twice.
+    """
     if len(parts) == 1:
         return parts[0]
     rank = {cfg.name: i for i, cfg in enumerate(spec.strategies)}
-    position = seeds.select("seed_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("_seed_pos"))
-    return (pl.concat(parts).with_columns(pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank"))
-            .join(position, on="seed_id", how="left", maintain_order="left")
-            .sort("_rank", "_seed_pos", maintain_order=True).drop("_rank", "_seed_pos"))
+    position = seeds.select("seed_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("_seed_pos")).collect()
+    df = pl.concat(parts, rechunk=False)
+    keys = (df.select(pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank"), "seed_id")
+            .join(position, on="seed_id", how="left", maintain_order="left"))
+    return TableInOrder(df, keys.select(pl.arg_sort_by("_rank", "_seed_pos", maintain_order=True)).to_series())
 
 
 def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_errors: pl.DataFrame,
@@ -119,7 +128,7 @@ def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_
     return df, stats, teacher
 
 
-def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, teacher: TeacherSession, label_checked: list[str]):
+def _output(context: AssetExecutionContext, table: Table, stats: RunStats, teacher: TeacherSession, label_checked: list[str]):
     """The expansions table with what its calls cost, the same for every round; `label_checked`: the strategies whose
     texts the teacher re-labelled (the resolved verify_label)."""
     if stats.skipped:
@@ -128,9 +137,10 @@ def _output(context: AssetExecutionContext, df: pl.DataFrame, stats: RunStats, t
     context.log.info(
         f"{stats.unique} unique calls: {stats.cache_hits} from cache, {stats.calls} generated, {stats.errors} errors in {stats.seconds:.1f}s"
     )
+    df = table.df if isinstance(table, TableInOrder) else table
     per_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("error").is_not_null().sum().alias("errors"))
     return table_output(
-        df,
+        table,
         teacher_model=teacher.model_id,
         label_checked=MetadataValue.json(label_checked),
         teacher_calls=stats.calls,
@@ -159,7 +169,7 @@ def build_expansions(b: Build, r: int = 0):
         description=_description(b, r),
     )
     @leased(b.root)
-    def expansions(context: AssetExecutionContext, **inputs: pl.DataFrame):
+    def expansions(context: AssetExecutionContext, **inputs: pl.DataFrame | pl.LazyFrame):
         with forward_logs(context):
             if r == 0:
                 df, stats, teacher = _seed_expansions(b, context, inputs["seeds"])

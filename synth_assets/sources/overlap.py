@@ -24,6 +24,8 @@ def split_eval_overlap(seeds: pl.DataFrame, evals: pl.DataFrame) -> tuple[pl.Dat
     found: list[str | None] = []
     for lo in range(0, seeds.height, _SLICE_ROWS):  # a slice of texts as Python strings at a time
         found += [where.get(normalise(t)) for t in seeds["input"].slice(lo, _SLICE_ROWS).to_list()]
+    if all(f is None for f in found):  # the usual case: the seeds as they are, not a filtered copy
+        return seeds, []
     marked = seeds.with_columns(pl.Series("_eval", found, dtype=pl.String))
     quarantined = [{"source_file": row["source_file"], "source_row": row["source_row"],
                     "reason": f"also an eval item ({row['_eval']}): held-out rows are never training data", "raw": row["input"]}

@@ -29,7 +29,7 @@ def row_id(text: str, target: str | None) -> str:
 
 # clean rows kept as Python dicts at a time: each full batch becomes a frame, so a million seed rows are
 # compact columns, not a million dicts (~1 KB each)
-FRAME_ROWS = 100_000
+FRAME_ROWS = 20_000
 
 
 def clean_schema(id_column: str) -> dict[str, pl.DataType]:
@@ -53,8 +53,8 @@ class Split:
             self._pending = []
 
     def frame(self) -> pl.DataFrame:
-        """Every clean row, in file order."""
-        return pl.concat([*self.frames, pl.DataFrame(self._pending, schema=clean_schema(self.id_column))])
+        """Every clean row, in file order (the frames as chunks of one frame: nothing is copied)."""
+        return pl.concat([*self.frames, pl.DataFrame(self._pending, schema=clean_schema(self.id_column))], rechunk=False)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -113,8 +113,9 @@ def _problem(spec: PipelineSpec, src: SourceSpec, text: str | None, target: str 
 def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str) -> Split:
     """Validate every row of the sources; duplicates of an earlier row are quarantined, not dropped."""
     out = Split(id_column)
-    first_seen: dict[str, str] = {}
-    for src in sources:
+    # row id -> where it was first seen, packed as (source index << 40) + row: an int, not a string, per clean row
+    first_seen: dict[str, int] = {}
+    for i, src in enumerate(sources):
         for raw in read_rows(src):
             base = {"source_file": src.path, "source_row": raw.source_row}
             values = raw.values or {}
@@ -124,9 +125,10 @@ def split_sources(spec: PipelineSpec, sources: list[SourceSpec], id_column: str)
                 text, target = text.strip(), target.strip() if target else None
                 rid = row_id(text, target)
                 if rid in first_seen:
-                    reason = f"duplicate of {first_seen[rid]}"
+                    where = first_seen[rid]
+                    reason = f"duplicate of {sources[where >> 40].path} row {where & ((1 << 40) - 1)}"
                 else:
-                    first_seen[rid] = f"{src.path} row {raw.source_row}"
+                    first_seen[rid] = (i << 40) + raw.source_row
                     out.add({id_column: rid, "input": text, "target": target, **base})
                     continue
             out.quarantine.append({**base, "reason": reason, "raw": raw.raw})
