@@ -7,14 +7,7 @@ stopping the pipeline, so a user sees the problem and the data that caused it si
 import warnings
 
 import polars as pl
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetChecksDefinition,
-    MetadataValue,
-    PreviewWarning,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, PreviewWarning, asset_check
 
 from synth_assets.assets.common import Build
 from synth_assets.assets.expansions import shard_partitions

@@ -11,14 +11,7 @@ from __future__ import annotations
 import warnings
 
 import polars as pl
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetChecksDefinition,
-    MetadataValue,
-    PreviewWarning,
-    asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, PreviewWarning, asset_check
 
 from synth_assets.assets.common import Build
 from synth_assets.assets.expansions import shard_partitions
