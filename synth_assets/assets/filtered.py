@@ -90,7 +90,7 @@ def current_student(b: Build, r: int, context: AssetExecutionContext, seeds: pl.
     """
     if not b.spec.filters.student_aware.enabled:
         return None
-    checkpoint = train_variant(b, context, seed_rows(seeds.lazy()).collect(), "seeds_only")[0] if r == 0 else synthetic_student(previous)
+    checkpoint = train_variant(b, context, seed_rows(seeds), "seeds_only")[0] if r == 0 else synthetic_student(previous)
     return lambda texts: student_outputs(b.spec, checkpoint, texts)
 
 
