@@ -18,7 +18,7 @@ from synth_assets.inference.budget import teacher_budget
 from synth_assets.storage.lease import leased
 from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.outputs import preview_markdown, table_output
-from synth_assets.storage.parquet import Table, TableInOrder
+from synth_assets.storage.parquet import Table, TableInOrder, rows_of
 from synth_assets.strategies.expand import expand, pool_sample
 from synth_assets.strategies.label_check import default_check_mark, label_checked
 
@@ -79,7 +79,8 @@ def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.LazyFra
     pool = pool_sample(seeds.select("seed_id", "target").collect(), spec.label_strategy.pool_rows) if spec.label_strategy else None
     if spec.shards > 1:
         seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
-    height = seeds.select(pl.len()).collect().item()
+    ids = seeds.select("seed_id").collect()  # the slices' count, and the seed order the rows are put back in
+    height = ids.height
     if spec.shards > 1:
         context.log.info(f"shard {context.partition_key} of {spec.shards}: {height} seeds")
     parts, stats = [], RunStats()
@@ -87,10 +88,10 @@ def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.LazyFra
         part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS).collect(), teacher, pool=pool)
         parts.append(part)
         stats = stats.add(part_stats)
-    return _in_plan_order(spec, seeds, parts), stats, teacher
+    return _in_plan_order(spec, ids, parts), stats, teacher
 
 
-def _in_plan_order(spec, seeds: pl.LazyFrame, parts: list[pl.DataFrame]) -> Table:
+def _in_plan_order(spec, ids: pl.DataFrame, parts: list[pl.DataFrame]) -> Table:
     """The slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample.
 
     The slices stay chunks of one frame and the order is handed to the IO manager, which writes the
@@ -99,7 +100,7 @@ def _in_plan_order(spec, seeds: pl.LazyFrame, parts: list[pl.DataFrame]) -> Tabl
     if len(parts) == 1:
         return parts[0]
     rank = {cfg.name: i for i, cfg in enumerate(spec.strategies)}
-    position = seeds.select("seed_id", pl.int_range(pl.len(), dtype=pl.Int64).alias("_seed_pos")).collect()
+    position = ids.with_row_index("_seed_pos").with_columns(pl.col("_seed_pos").cast(pl.Int64))
     df = pl.concat(parts, rechunk=False)
     keys = (df.select(pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank"), "seed_id")
             .join(position, on="seed_id", how="left", maintain_order="left"))
@@ -137,7 +138,7 @@ def _output(context: AssetExecutionContext, table: Table, stats: RunStats, teach
     context.log.info(
         f"{stats.unique} unique calls: {stats.cache_hits} from cache, {stats.calls} generated, {stats.errors} errors in {stats.seconds:.1f}s"
     )
-    df = table.df if isinstance(table, TableInOrder) else table
+    df = rows_of(table)
     per_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("error").is_not_null().sum().alias("errors"))
     return table_output(
         table,

@@ -29,6 +29,11 @@ def key_columns(df: pl.DataFrame) -> list[str]:
     return ["input", *sorted(c for c in extra if c != "input" and c in df.columns)]
 
 
+def _key_source(df: pl.DataFrame) -> list[str]:
+    """The columns an exact dedup reads: the row order and the key columns."""
+    return list(dict.fromkeys([*ROW_ORDER, *key_columns(df)]))
+
+
 def _keyed_on_more_than_input(df: pl.DataFrame) -> list[str]:
     return [n for n in df["strategy"].unique().sort().to_list() if n in STRATEGIES and tuple(STRATEGIES[n].dedup_on) != ("input",)]
 
@@ -59,7 +64,7 @@ def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
     """
     seed_norm = seeds.select(_norm("input").alias("_norm"), pl.col("seed_id").alias("_seed_dup")).unique("_norm", keep="first")
     x = (
-        df.select(*dict.fromkeys([*ROW_ORDER, *key_columns(df)])).with_row_index("_pos")
+        df.select(_key_source(df)).with_row_index("_pos")
         .with_columns(_key(df).alias("_norm"))
         .join(seed_norm, on="_norm", how="left")
         .sort("strategy", "seed_id", "sample_idx", "row_id")
@@ -96,7 +101,7 @@ def text_candidates(df: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
-    candidates = rows_where(df, eligible, *dict.fromkeys([*ROW_ORDER, *key_columns(df)]))
+    candidates = rows_where(df, eligible, *_key_source(df))
     dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, inputs.labelled_seeds).alias("dup_of"))
     df = attach(df, dups)
     return Verdict(df, pl.when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate")), pl.col("dup_of").is_null())

@@ -9,7 +9,7 @@ import polars as pl
 from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
 from synth_assets.hashing import frame_hash
-from synth_assets.storage.parquet import Table, TableInOrder
+from synth_assets.storage.parquet import Table, TableInOrder, rows_of
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 80
@@ -47,4 +47,4 @@ def table_output(df: Table, output_name: str = "result", **metadata: Any) -> Out
     md.update(metadata)
     with warnings.catch_warnings():  # data_version is what the caching contract rests on; it is stable in use
         warnings.simplefilter("ignore", BetaWarning)
-        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(df.df if ordered else df)), metadata=md)
+        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(rows_of(df))), metadata=md)

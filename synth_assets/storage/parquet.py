@@ -48,6 +48,11 @@ class TableInOrder:
 Table = pl.DataFrame | TableInOrder
 
 
+def rows_of(table: Table) -> pl.DataFrame:
+    """The table's rows in any order: a TableInOrder's frame as it is, for sums, counts and hashes."""
+    return table.df if isinstance(table, TableInOrder) else table
+
+
 def in_order(df: pl.DataFrame, *by: str) -> TableInOrder:
     """`df` sorted by the columns `by` (stable), without materialising the sorted copy."""
     return TableInOrder(df, df.select(pl.arg_sort_by(*by, maintain_order=True)).to_series())
