@@ -63,6 +63,16 @@ class SourceSpec(_Strict):
         return "jsonl" if suffix in ("jsonl", "ndjson", "json") else suffix
 
 
+# the settings only some backends read (the rest: model, batching and sampling, every backend reads);
+# tests/inference/test_resources.py holds this to the resources' own fields
+BACKEND_SETTINGS: dict[str, tuple[str, ...]] = {
+    "transformers": ("device", "dtype"),
+    "vllm": ("tensor_parallel_size", "dtype", "gpu_memory_utilization", "max_model_len"),
+    "openai": ("base_urls", "api_key_env", "concurrency", "timeout_s"),
+    "fake": (),
+}
+
+
 class TeacherSpec(_Strict):
     """Which model labels and generates; every field here enters the teacher-call cache key."""
 
@@ -89,6 +99,17 @@ class TeacherSpec(_Strict):
     def _server_given(self) -> TeacherSpec:
         if self.backend == "openai" and not self.base_urls:
             raise ValueError("base_urls: the openai backend needs at least one server URL, e.g. http://127.0.0.1:8000/v1")
+        return self
+
+    @model_validator(mode="after")
+    def _settings_of_this_backend(self) -> TeacherSpec:
+        # a setting of another backend would be silently ignored: the user meant some other backend, or nothing
+        own = set(BACKEND_SETTINGS[self.backend])
+        for name in sorted(self.model_fields_set - own):
+            readers = [b for b, fields in BACKEND_SETTINGS.items() if name in fields]
+            if readers:
+                raise ValueError(f"{name}: only the {' and '.join(readers)} backend reads it, and this teacher's backend is "
+                                 f"{self.backend!r}; remove {name} or set backend: {readers[0]}")
         return self
 
 

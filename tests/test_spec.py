@@ -91,6 +91,16 @@ def test_openai_backend_needs_a_server(tmp_path: Path, monkeypatch: pytest.Monke
     assert spec.teacher.api_key_env == "MY_KEY"
 
 
+def test_a_setting_of_another_backend_is_refused_not_ignored(tmp_path: Path) -> None:
+    # tensor_parallel_size is vLLM's: on the embedded teacher it would do nothing, silently
+    msg = _error(tmp_path, teacher={"backend": "transformers", "tensor_parallel_size": 4})
+    assert "teacher" in msg and "tensor_parallel_size" in msg and "vllm" in msg
+    msg = _error(tmp_path, teacher={"backend": "vllm", "model": "m", "base_urls": ["http://127.0.0.1:8000/v1"]})
+    assert "base_urls" in msg and "openai" in msg
+    # dtype is read by two backends: either takes it
+    assert load_spec(write_spec(tmp_path, teacher={"backend": "vllm", "model": "m", "dtype": "bfloat16"})).teacher.dtype == "bfloat16"
+
+
 def test_vllm_backend_builds_a_lazy_resource(tmp_path: Path) -> None:
     import sys
 
@@ -106,9 +116,9 @@ def test_vllm_backend_builds_a_lazy_resource(tmp_path: Path) -> None:
 
 def test_section_hash_ignores_defaults_but_not_changes(tmp_path: Path) -> None:
     base = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 4}))
-    explicit = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 4, "concurrency": 8}))
+    explicit = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 4, "max_new_tokens": 96}))
     changed = load_spec(write_spec(tmp_path, teacher={"backend": "fake", "model": "fake", "batch_size": 8}))
-    assert base.section_hash("teacher") == explicit.section_hash("teacher")  # 8 is the default
+    assert base.section_hash("teacher") == explicit.section_hash("teacher")  # 96 is the default
     assert base.section_hash("teacher") != changed.section_hash("teacher")
     assert base.section_hash("filters") != load_spec(write_spec(tmp_path, filters={"exact_dedup": False})).section_hash("filters")
 
