@@ -43,8 +43,16 @@ _RUN = 3  # an item word counts as held where a run of this many item words arou
 _SLICE_ROWS = 5_000
 
 
-def _gram_table(tok: Tokens, n: int, side: str) -> pl.DataFrame:
+def _gram_table(tok: Tokens, n: int, side: str, among: pl.Series | None = None) -> pl.DataFrame:
+    """Distinct (n-gram hash, text) pairs; with `among`, only the n-grams whose hash is in it.
+
+    A training slice's n-grams are kept only where an eval item has them (`among`): they are joined on
+    the hash, so no other can match, and a handful of items' n-grams leave a small table to dedupe.
+    """
     hashes, rows = ngrams(tok, n, short="drop")
+    if among is not None:
+        hit = pl.Series(hashes, dtype=pl.UInt64).is_in(among).to_numpy()
+        hashes, rows = hashes[hit], rows[hit]
     return pl.DataFrame({"h": hashes, side: rows}, schema={"h": pl.UInt64, side: pl.Int64}).unique()
 
 
@@ -91,7 +99,7 @@ def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, side: _EvalSide, ngra
         return pairs
     shared = (
         pairs.join(side.runs, on="eval")
-        .join(_gram_table(train_tok, run, "row"), on=["row", "h"], how="semi")
+        .join(_gram_table(train_tok, run, "row", side.runs["h"]), on=["row", "h"], how="semi")
     )
     held = (
         pl.concat([shared.select("row", "eval", pl.col("pos") + k) for k in range(run)])
@@ -106,9 +114,9 @@ def _holding_words(pairs: pl.DataFrame, train_tok: Tokens, side: _EvalSide, ngra
 def _pairs(texts: Sequence[str | None], side: _EvalSide, ngram: int, containment_ngram: int, min_containment: float,
            min_word_containment: float) -> pl.DataFrame:
     train_tok = tokens(texts)
-    shared_long = _gram_table(train_tok, ngram, "row").join(side.long, on="h").select("row", "eval")
+    shared_long = _gram_table(train_tok, ngram, "row", side.long["h"]).join(side.long, on="h").select("row", "eval")
     candidates = (
-        _gram_table(train_tok, containment_ngram, "row").join(side.grams, on="h")
+        _gram_table(train_tok, containment_ngram, "row", side.grams["h"]).join(side.grams, on="h")
         .group_by("row", "eval").len("shared")
         .join(side.sizes, on="eval")
         .filter(pl.col("shared") >= min_containment * pl.col("n_eval"))
@@ -116,10 +124,9 @@ def _pairs(texts: Sequence[str | None], side: _EvalSide, ngram: int, containment
     )
     # items under `containment_ngram` words take the exact rule, so every item here has a full run
     contained = _holding_words(candidates, train_tok, side, ngram, min(_RUN, containment_ngram), min_word_containment)
-    exact = (
-        pl.DataFrame({"norm": normalise(texts), "row": np.arange(len(texts))})
-        .join(side.short, on="norm")
-        .select("row", "eval")
+    exact = (  # no item under containment_ngram words: nothing to match exactly, and no text to normalise again
+        pl.DataFrame({"norm": normalise(texts), "row": np.arange(len(texts))}).join(side.short, on="norm").select("row", "eval")
+        if side.short.height else pl.DataFrame(schema={"row": pl.Int64, "eval": pl.Int64})
     )
     return pl.concat([shared_long, contained, exact.cast({"row": pl.Int64, "eval": pl.Int64})]).unique().sort("row", "eval")
 
