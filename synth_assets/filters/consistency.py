@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from synth_assets.answers import extract_number, numbers_in, numbers_match
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach, sliced
 from synth_assets.sources.validate import normalise
 from synth_assets.spec import PipelineSpec
 from synth_assets.strategies import STRATEGIES
@@ -109,12 +109,14 @@ def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, s
     known = seeds.lazy().filter(pl.col("target").is_not_null()).select("seed_id", "input", "target").collect() if math else None
     seed_rows = {sid: (text, target) for sid, text, target in known.iter_rows()} if known is not None else {}
     columns = ["row_id", "seed_id", "strategy", "round", "_question", "target", "rationale", "parts", "error"]
+    keep = [*columns, "sample_idx", *(["input"] if math else [])]  # texts are sorted along only where they are read
     rows = (
         _with_optional(df.select(c for c in ("row_id", "seed_id", "strategy", "round", "sample_idx", "input", "target",
                                              "rationale", "parts", "error") if c in df.columns))
-        .with_columns(_NORM.hash().alias("_question"))
+        .with_columns(sliced(df, _NORM.hash().alias("_question")))
+        .select(keep)
         .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
-        .select(*columns, *(["input"] if math else []))
+        .drop("sample_idx")
         .with_columns(pl.struct("strategy", "seed_id", "round").rle_id().alias("_run"))
     )
     out = [_slice_verdicts(rows.slice(lo, hi - lo).drop("_run").to_dicts(), seed_rows, spec)

@@ -9,29 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
-from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach, rows_where
+from synth_assets.filters.step import EXPR_SLICE_ROWS, FilterInputs, FilterStep, Verdict, attach
 from synth_assets.strategies import STRATEGIES
 
 ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")
-DupFinder = Callable[[pl.Series, pl.Series], list[int | None]]  # (texts, reference_texts) -> index or None
+# (texts, positions, reference_texts) -> per position, the index in [*reference_texts, *texts[positions]] it
+# repeats, or None: the candidates are the texts at `positions`, in that order, so no copy of them is made
+DupFinder = Callable[[pl.Series, np.ndarray, pl.Series], list[int | None]]
 _SEP = "\x1f"  # joins the normalised columns of a key; never in normalised text
 
 
 def _norm(column: str) -> pl.Expr:
     return pl.col(column).str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-
-
-def key_columns(df: pl.DataFrame) -> list[str]:
-    """The columns dedup keys are built from: every strategy's `dedup_on`, as far as the frame has them."""
-    extra = {c for n in _keyed_on_more_than_input(df) for c in STRATEGIES[n].dedup_on}
-    return ["input", *sorted(c for c in extra if c != "input" and c in df.columns)]
-
-
-def _key_source(df: pl.DataFrame) -> list[str]:
-    """The columns an exact dedup reads: the row order and the key columns."""
-    return list(dict.fromkeys([*ROW_ORDER, *key_columns(df)]))
 
 
 def _keyed_on_more_than_input(df: pl.DataFrame) -> list[str]:
@@ -56,21 +48,30 @@ def _key(df: pl.DataFrame) -> pl.Expr:
     return key
 
 
-def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
-    """`dup_of`: the seed_id or row_id this row repeats, null for the first occurrence of a text.
+def _hashed(df: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
+    """Each row's key as two independent 64-bit hashes `_a`, `_b` (null for a null key): 16 bytes a row instead of
+    its text, and two different texts share both with odds of about n^2 / 2^129 (1e-27 at a million rows).
+    The normalised texts are built once per slice of EXPR_SLICE_ROWS rows, never for the whole table."""
+    k = pl.col("_k")
+    hashes = [pl.when(k.is_not_null()).then(k.hash(seed=s)).alias(name) for s, name in ((1, "_a"), (2, "_b"))]
+    parts = [df.slice(lo, EXPR_SLICE_ROWS).select(key.alias("_k")).select(hashes) for lo in range(0, df.height, EXPR_SLICE_ROWS)]
+    return pl.concat(parts, rechunk=False) if parts else df.select(key.alias("_k")).select(hashes)
 
-    Rows are ranked by (strategy, seed_id, sample_idx, row_id) so the kept copy is the same in every run.
-    Only input-keyed rows can repeat a seed: a seed has no worked solution or rationale to compare.
-    """
-    seed_norm = seeds.select(_norm("input").alias("_norm"), pl.col("seed_id").alias("_seed_dup")).unique("_norm", keep="first")
+
+def _keys(df: pl.DataFrame) -> pl.DataFrame:
+    """ROW_ORDER and each row's hashed dedup key."""
+    return df.select(*ROW_ORDER).hstack(_hashed(df, _key(df)).get_columns())
+
+
+def _first_copies(keys: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
+    seed_keys = seeds.select(pl.col("seed_id").alias("_seed_dup")).hstack(_hashed(seeds, _norm("input")).get_columns()).unique(["_a", "_b"], keep="first")
     x = (
-        df.select(_key_source(df)).with_row_index("_pos")
-        .with_columns(_key(df).alias("_norm"))
-        .join(seed_norm, on="_norm", how="left")
+        keys.with_row_index("_pos")
+        .join(seed_keys, on=["_a", "_b"], how="left")
         .sort("strategy", "seed_id", "sample_idx", "row_id")
-        .with_columns(pl.col("row_id").first().over("_norm").alias("_first"))
+        .with_columns(pl.col("row_id").first().over("_a", "_b").alias("_first"))
         .with_columns(
-            pl.when(pl.col("_norm").is_null()).then(None)
+            pl.when(pl.col("_a").is_null()).then(None)
             .when(pl.col("_seed_dup").is_not_null()).then(pl.col("_seed_dup"))
             .when(pl.col("_first") != pl.col("row_id")).then(pl.col("_first"))
             .otherwise(None)
@@ -81,11 +82,25 @@ def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
     return x["dup_of"]
 
 
+def exact_duplicates(df: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
+    """`dup_of`: the seed_id or row_id this row repeats, null for the first occurrence of a text.
+
+    Rows are ranked by (strategy, seed_id, sample_idx, row_id) so the kept copy is the same in every run.
+    Only input-keyed rows can repeat a seed: a seed has no worked solution or rationale to compare.
+    Keys are compared by their hashes (_hashed), so no normalised copy of the table's texts is held.
+    """
+    return _first_copies(_keys(df), seeds)
+
+
 def dup_column(df: pl.DataFrame, candidates: pl.DataFrame, refs: pl.DataFrame, name: str, find: DupFinder) -> pl.DataFrame:
-    """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, reference_texts)."""
+    """Join column `name` (the seed_id / row_id each candidate repeats) from find(texts, positions, reference_texts).
+
+    `candidates` (text_candidates) name their rows of `df` by `_pos`; ranked in ROW_ORDER, those positions are
+    what `find` reads the texts at.
+    """
     candidates = candidates.sort(*ROW_ORDER)
     ids = pl.concat([refs["seed_id"], candidates["row_id"]])
-    hits = pl.Series(find(candidates["input"], refs["input"]), dtype=pl.Int64)
+    hits = pl.Series(find(df["input"], candidates["_pos"].to_numpy(), refs["input"]), dtype=pl.Int64)
     col = ids.gather(hits).alias(name)  # a null hit gathers a null
     return attach(df, candidates.select("row_id").with_columns(col))
 
@@ -94,15 +109,18 @@ def text_candidates(df: pl.DataFrame, eligible: pl.Expr) -> pl.DataFrame:
     """The rows a dedup on `input` alone judges: eligible ones whose new content is their input.
 
     Rows whose input is their seed's by design (answer_augment, revthink, rationale) differ in their
-    target, which the near and semantic dedups do not read.
+    target, which the near and semantic dedups do not read. Their texts are not copied: `_pos` is each
+    one's row in `df`.
     """
-    return rows_where(df, eligible & input_keyed(df), *ROW_ORDER, "input")
+    keep = eligible & input_keyed(df)
+    return df.select(*ROW_ORDER, keep.alias("_keep")).with_row_index("_pos").filter(pl.col("_keep")).drop("_keep")
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     # against labelled seeds only: an unlabelled pool row is the very text its teacher label is for
-    candidates = rows_where(df, eligible, *_key_source(df))
-    dups = candidates.select("row_id").with_columns(exact_duplicates(candidates, inputs.labelled_seeds).alias("dup_of"))
+    # keys of every row, then the eligible ones: filtering first would copy their texts
+    candidates = _keys(df).filter(df.select(eligible).to_series())
+    dups = candidates.select("row_id").with_columns(_first_copies(candidates, inputs.labelled_seeds).alias("dup_of"))
     df = attach(df, dups)
     return Verdict(df, pl.when(pl.col("dup_of").is_not_null()).then(pl.lit("duplicate")), pl.col("dup_of").is_null())
 

@@ -53,8 +53,8 @@ def embedding_duplicates(texts: Sequence[str | None], reference_texts: Sequence[
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     threshold = inputs.spec.filters.embedding_dedup.threshold
 
-    def find(texts: pl.Series, refs: pl.Series) -> list[int | None]:
-        return embedding_duplicates(texts, refs, threshold=threshold, embedder=inputs.embedder)
+    def find(texts: pl.Series, positions: np.ndarray, refs: pl.Series) -> list[int | None]:
+        return embedding_duplicates(texts.gather(positions), refs, threshold=threshold, embedder=inputs.embedder)
 
     df = dup_column(df, text_candidates(df, eligible), inputs.labelled_seeds, "embed_dup_of", find)
     reason = pl.when(pl.col("embed_dup_of").is_not_null()).then(pl.lit("semantic_duplicate"))

@@ -78,10 +78,13 @@ def _fill_signatures(sig: np.ndarray, x: np.ndarray, rows: np.ndarray, bounds: n
 
 
 def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngram: int = 3, unit: Unit = "word",
-               seed: int = 0) -> np.ndarray:
-    """(len(texts), num_perm) uint32 MinHash signatures; rows without shingles are all EMPTY."""
+               seed: int = 0, positions: np.ndarray | None = None) -> np.ndarray:
+    """(len(texts), num_perm) uint32 MinHash signatures; rows without shingles are all EMPTY.
+
+    With `positions`, the signatures of texts[positions] in that order, gathered a block at a time (no copy of them).
+    """
     series = pl.Series("t", texts, dtype=pl.String)  # nulls stay: tokens() reads a null as "", a block at a time
-    n = len(series)
+    n = len(series) if positions is None else len(positions)
     a, b = hash_constants(2 * seed + 1, num_perm), hash_constants(2 * seed + 2, num_perm)
     sig = np.full((n, num_perm), EMPTY, dtype=np.uint32)
     workers = _workers()
@@ -89,12 +92,15 @@ def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngr
     # takes whole blocks (tokenising, shingling and hashing them), so the word hashing, which is most of
     # the time, runs on every core too; at least `workers` blocks, so small tables use every core as well
     chars = series.str.len_chars().fill_null(0).to_numpy().astype(np.int64) + 1
+    if positions is not None:
+        chars = chars[positions]
     per_block = max(1, min(_BLOCK_CHARS // workers, -(-int(chars.sum(initial=0)) // workers)))
     block = (np.cumsum(chars) - 1) // per_block
     edges = np.concatenate([[0], np.flatnonzero(np.diff(block)) + 1, [n]]) if n else np.zeros(1, np.int64)
 
     def fill(lo: int, hi: int) -> None:
-        shingles, rows = ngrams(tokens(series.slice(lo, hi - lo), unit), ngram)
+        part = series.slice(lo, hi - lo) if positions is None else series.gather(positions[lo:hi])
+        shingles, rows = ngrams(tokens(part, unit), ngram)
         if shingles.size == 0:
             return
         present, starts = np.unique(rows, return_index=True)
@@ -142,33 +148,40 @@ def similar_pairs(sig: np.ndarray, threshold: float, bands: int, rows: int, n_re
 
 def near_duplicate_pairs(texts: Sequence[str | None] | pl.Series, threshold: float = 0.8, num_perm: int = 128,
                          ngram: int = 3, unit: Unit = "word", seed: int = 0, n_ref: int = 0,
-                         weights: tuple[float, float] = RECALL_WEIGHTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of texts whose estimated shingle Jaccard is >= threshold: (left, right, estimate)."""
+                         weights: tuple[float, float] = RECALL_WEIGHTS,
+                         positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of texts (of texts[positions], given those) whose estimated shingle Jaccard is >= threshold:
+    (left, right, estimate)."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     bands, rows = lsh_bands(threshold, num_perm, *weights)
-    return similar_pairs(signatures(texts, num_perm, ngram, unit, seed), threshold, bands, rows, n_ref)
+    return similar_pairs(signatures(texts, num_perm, ngram, unit, seed, positions), threshold, bands, rows, n_ref)
 
 
 def near_duplicates(texts: Sequence[str | None] | pl.Series, reference_texts: Sequence[str | None] | pl.Series = (),
                     threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, unit: Unit = "word",
-                    seed: int = 0) -> list[int | None]:
+                    seed: int = 0, positions: np.ndarray | None = None) -> list[int | None]:
     """Per text: the index in [*reference_texts, *texts] of the kept item it nearly repeats, or None.
 
     References (labelled seeds) are always kept; among `texts` the first of a group is kept, and a
-    text that repeats a text already dropped is judged against the kept ones only.
+    text that repeats a text already dropped is judged against the kept ones only. With `positions`,
+    the texts are texts[positions], in that order, read where they lie.
     """
     refs = pl.Series("t", reference_texts, dtype=pl.String)
     every = pl.concat([refs, pl.Series("t", texts, dtype=pl.String)], rechunk=False)  # two chunks, no copy
-    left, right, _ = near_duplicate_pairs(every, threshold, num_perm, ngram, unit, seed, n_ref=len(refs))
-    return keep_first(len(refs), len(every), left, right)
+    if positions is not None:
+        positions = np.concatenate([np.arange(len(refs)), len(refs) + np.asarray(positions, dtype=np.int64)])
+    total = len(every) if positions is None else len(positions)
+    left, right, _ = near_duplicate_pairs(every, threshold, num_perm, ngram, unit, seed, n_ref=len(refs), positions=positions)
+    return keep_first(len(refs), total, left, right)
 
 
 def _run(df: pl.DataFrame, eligible: pl.Expr, inputs: FilterInputs) -> Verdict:
     cfg = inputs.spec.filters.near_dedup
 
-    def find(texts: pl.Series, refs: pl.Series) -> list[int | None]:
-        return near_duplicates(texts, refs, threshold=cfg.threshold, num_perm=cfg.num_perm, ngram=cfg.ngram, unit=cfg.unit)
+    def find(texts: pl.Series, positions: np.ndarray, refs: pl.Series) -> list[int | None]:
+        return near_duplicates(texts, refs, threshold=cfg.threshold, num_perm=cfg.num_perm, ngram=cfg.ngram, unit=cfg.unit,
+                               positions=positions)
 
     df = dup_column(df, text_candidates(df, eligible), inputs.labelled_seeds, "near_dup_of", find)
     reason = pl.when(pl.col("near_dup_of").is_not_null()).then(pl.lit("near_duplicate"))

@@ -29,6 +29,17 @@ def rows_where(df: pl.DataFrame, keep: pl.Expr, *columns: str) -> pl.DataFrame:
     return df.select(*columns, keep.alias("_keep")).filter(pl.col("_keep")).drop("_keep")
 
 
+# rows an expression that builds text (a normalised copy of `input`) is evaluated over at a time
+EXPR_SLICE_ROWS = 100_000
+
+
+def sliced(df: pl.DataFrame, expr: pl.Expr, rows: int = EXPR_SLICE_ROWS) -> pl.Series:
+    """`expr` over `df` a slice of rows at a time: what it builds on the way (a normalised text to hash) is held
+    for one slice, not for a million rows. Only for row-wise expressions: each slice sees only its rows."""
+    parts = [df.slice(lo, rows).select(expr).to_series() for lo in range(0, df.height, rows)]
+    return pl.concat(parts, rechunk=False) if parts else df.select(expr).to_series()
+
+
 def attach(df: pl.DataFrame, verdicts: pl.DataFrame, on: str = "row_id") -> pl.DataFrame:
     """`df` with `verdicts`' columns joined by `on` (null where a row has none), without copying df's own columns."""
     joined = df.select(on).join(verdicts, on=on, how="left", maintain_order="left")

@@ -94,6 +94,18 @@ def test_signatures_are_deterministic_and_empty_rows_marked() -> None:
     assert not np.array_equal(signatures(texts, num_perm=64, seed=1), s1)
 
 
+def test_texts_read_at_positions_give_what_the_gathered_texts_give() -> None:
+    # dedup ranks its candidates and hands their positions over rather than a sorted copy of their texts
+    texts = [REVIEW, BASE, "unrelated words here", _swap(BASE, 5, "cheap"), None, _swap(REVIEW, 3, "kitten"), BASE]
+    positions = np.array([6, 3, 0, 4, 5, 1])
+    gathered = [texts[i] for i in positions]
+    assert np.array_equal(signatures(texts, num_perm=64, positions=positions), signatures(gathered, num_perm=64))
+    refs = [_swap(REVIEW, 10, "cat")]
+    expected = near_duplicates(gathered, refs)
+    assert expected == [None, 1, 0, None, 0, 1]  # the first BASE kept; the REVIEW copies repeat the reference
+    assert near_duplicates(texts, refs, positions=positions) == expected
+
+
 def test_short_texts_are_one_shingle_and_tokens_ignore_case_and_punctuation() -> None:
     hashes, rows = ngrams(tokens(["Hello, world!", "hello world", "hello there world"]), 3)
     # the two short texts have one identical shingle; the 3-word text has its single 3-gram
