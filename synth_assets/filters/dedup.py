@@ -64,7 +64,8 @@ def _keys(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _first_copies(keys: pl.DataFrame, seeds: pl.DataFrame) -> pl.Series:
-    seed_keys = seeds.select(pl.col("seed_id").alias("_seed_dup")).hstack(_hashed(seeds, _norm("input")).get_columns()).unique(["_a", "_b"], keep="first")
+    seed_keys = (seeds.select(pl.col("seed_id").alias("_seed_dup")).hstack(_hashed(seeds, _norm("input")).get_columns())
+                 .unique(["_a", "_b"], keep="first"))
     x = (
         keys.with_row_index("_pos")
         .join(seed_keys, on=["_a", "_b"], how="left")
