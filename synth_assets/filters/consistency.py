@@ -113,7 +113,7 @@ def consistency_verdicts(df: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, s
     rows = (
         _with_optional(df.select(c for c in ("row_id", "seed_id", "strategy", "round", "sample_idx", "input", "target",
                                              "rationale", "parts", "error") if c in df.columns))
-        .with_columns(sliced(df, _NORM.hash().alias("_question")))
+        .with_columns(sliced(df, lambda part: part.select(_NORM.hash().alias("_question"))).to_series())
         .select(keep)
         .sort("strategy", "seed_id", "round", "sample_idx", nulls_last=True)
         .drop("sample_idx")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from synth_assets.filters.step import EXPR_SLICE_ROWS, FilterInputs, FilterStep, Verdict, attach
+from synth_assets.filters.step import FilterInputs, FilterStep, Verdict, attach, sliced
 from synth_assets.strategies import STRATEGIES
 
 ROW_ORDER = ("strategy", "seed_id", "sample_idx", "row_id")
@@ -51,11 +51,10 @@ def _key(df: pl.DataFrame) -> pl.Expr:
 def _hashed(df: pl.DataFrame, key: pl.Expr) -> pl.DataFrame:
     """Each row's key as two independent 64-bit hashes `_a`, `_b` (null for a null key): 16 bytes a row instead of
     its text, and two different texts share both with odds of about n^2 / 2^129 (1e-27 at a million rows).
-    The normalised texts are built once per slice of EXPR_SLICE_ROWS rows, never for the whole table."""
+    The normalised texts are built once per slice (sliced), never for the whole table."""
     k = pl.col("_k")
     hashes = [pl.when(k.is_not_null()).then(k.hash(seed=s)).alias(name) for s, name in ((1, "_a"), (2, "_b"))]
-    parts = [df.slice(lo, EXPR_SLICE_ROWS).select(key.alias("_k")).select(hashes) for lo in range(0, df.height, EXPR_SLICE_ROWS)]
-    return pl.concat(parts, rechunk=False) if parts else df.select(key.alias("_k")).select(hashes)
+    return sliced(df, lambda part: part.select(key.alias("_k")).select(hashes))
 
 
 def _keys(df: pl.DataFrame) -> pl.DataFrame:

@@ -33,11 +33,11 @@ def rows_where(df: pl.DataFrame, keep: pl.Expr, *columns: str) -> pl.DataFrame:
 EXPR_SLICE_ROWS = 100_000
 
 
-def sliced(df: pl.DataFrame, expr: pl.Expr, rows: int = EXPR_SLICE_ROWS) -> pl.Series:
-    """`expr` over `df` a slice of rows at a time: what it builds on the way (a normalised text to hash) is held
-    for one slice, not for a million rows. Only for row-wise expressions: each slice sees only its rows."""
-    parts = [df.slice(lo, rows).select(expr).to_series() for lo in range(0, df.height, rows)]
-    return pl.concat(parts, rechunk=False) if parts else df.select(expr).to_series()
+def sliced(df: pl.DataFrame, per_slice: Callable[[pl.DataFrame], pl.DataFrame], rows: int = EXPR_SLICE_ROWS) -> pl.DataFrame:
+    """`per_slice` over `df` a slice of rows at a time, the results stacked: what it builds on the way (a
+    normalised text to hash) is held for one slice, not for a million rows. Only for row-wise work: each
+    slice sees only its rows. An empty frame is one empty slice, so the result has its columns."""
+    return pl.concat([per_slice(df.slice(lo, rows)) for lo in range(0, max(df.height, 1), rows)], rechunk=False)
 
 
 def attach(df: pl.DataFrame, verdicts: pl.DataFrame, on: str = "row_id") -> pl.DataFrame:
