@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # only frame_hash needs polars; backends import this module on machines without it
+if TYPE_CHECKING:  # only the frame hashes need polars; backends import this module on machines without it
     import polars as pl
 
 
@@ -31,27 +32,40 @@ _HASH_SLICE = 50_000
 
 def frame_hash(df: pl.DataFrame) -> str:
     """Content hash of a table, independent of row order, used as its Dagster data version."""
-    if df.height == 0:
-        return stable_hash("empty", sorted(df.columns), length=32)
-    ordered = df.select(sorted(df.columns))
-    nested = [name for name, dtype in ordered.schema.items() if dtype.is_nested()]
-    if nested:  # CSV has no lists or structs: such a column is hashed as its JSON text (flat tables hash as before)
-        import polars as pl
+    return slices_hash(df.schema, df.height, (df.slice(lo, _HASH_SLICE) for lo in range(0, df.height, _HASH_SLICE)))
 
-        ordered = ordered.with_columns(pl.struct(name).struct.json_encode().alias(name) for name in nested)
-    h = hashlib.sha256(canonical_json(ordered.columns).encode())
-    if ordered.height <= FRAME_HASH_ROWS:
+
+def slices_hash(schema: pl.Schema, height: int, slices: Iterable[pl.DataFrame]) -> str:
+    """frame_hash of the table whose rows are `slices` (of any sizes, in any order) stacked: the same hash
+    as the one frame, for a table that is never in memory whole (storage/parquet.py: TableParts)."""
+    import polars as pl
+
+    columns = sorted(schema)
+    if height == 0:
+        return stable_hash("empty", columns, length=32)
+    nested = [name for name in columns if schema[name].is_nested()]
+
+    def rendered(part: pl.DataFrame) -> pl.DataFrame:
+        part = part.select(columns)
+        if nested:  # CSV has no lists or structs: such a column is hashed as its JSON text (flat tables hash as before)
+            part = part.with_columns(pl.struct(name).struct.json_encode().alias(name) for name in nested)
+        return part
+
+    h = hashlib.sha256(canonical_json(columns).encode())
+    if height <= FRAME_HASH_ROWS:
         # CSV text is a deterministic rendering of the values; sorting rows makes the hash order-free.
-        for line in sorted(ordered.write_csv(include_header=False).splitlines()):
+        text = pl.concat([rendered(part) for part in slices]).write_csv(include_header=False)
+        for line in sorted(text.splitlines()):
             h.update(line.encode("utf-8"))
             h.update(b"\n")
         return h.hexdigest()[:32]
     # A large table: a digest of each line of its CSV text, a slice of rows at a time, then the sorted digests,
     # so the memory is one slice's text plus 16 bytes a row, not the whole table's text and its sorted copy
     digests: list[bytes] = []
-    for offset in range(0, ordered.height, _HASH_SLICE):
-        text = ordered.slice(offset, _HASH_SLICE).write_csv(include_header=False)
-        digests += [hashlib.blake2b(line.encode("utf-8"), digest_size=16).digest() for line in text.splitlines()]
+    for part in slices:
+        for lo in range(0, part.height, _HASH_SLICE):
+            text = rendered(part.slice(lo, _HASH_SLICE)).write_csv(include_header=False)
+            digests += [hashlib.blake2b(line.encode("utf-8"), digest_size=16).digest() for line in text.splitlines()]
     digests.sort()
     h.update(b"sorted line digests:")  # a scheme of its own: never equal to a small table's hash
     h.update(b"".join(digests))

@@ -18,7 +18,7 @@ from synth_assets.inference.budget import teacher_budget
 from synth_assets.storage.lease import leased
 from synth_assets.storage.io_manager import lazy_input
 from synth_assets.storage.outputs import preview_markdown, table_output
-from synth_assets.storage.parquet import Table, TableInOrder, rows_of
+from synth_assets.storage.parquet import Spill, Table, TableParts, columns_of
 from synth_assets.strategies.expand import expand, pool_sample
 from synth_assets.strategies.label_check import default_check_mark, label_checked
 
@@ -79,32 +79,33 @@ def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.LazyFra
     pool = pool_sample(seeds.select("seed_id", "target").collect(), spec.label_strategy.pool_rows) if spec.label_strategy else None
     if spec.shards > 1:
         seeds = seeds.filter(in_shard(pl.col("seed_id"), int(context.partition_key), spec.shards))
-    ids = seeds.select("seed_id").collect()  # the slices' count, and the seed order the rows are put back in
-    height = ids.height
+    height = seeds.select(pl.len()).collect().item()
     if spec.shards > 1:
         context.log.info(f"shard {context.partition_key} of {spec.shards}: {height} seeds")
-    parts, stats = [], RunStats()
-    for lo in range(0, max(height, 1), EXPAND_ROWS):
+    if height <= EXPAND_ROWS:
+        df, stats = expand(spec, seeds.collect(), teacher, pool=pool)
+        return df, stats, teacher
+    spill, stats = Spill(), RunStats()
+    for lo in range(0, height, EXPAND_ROWS):
         part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS).collect(), teacher, pool=pool)
-        parts.append(part)
+        spill.add(part)
         stats = stats.add(part_stats)
-    return _in_plan_order(spec, ids, parts), stats, teacher
+    return _in_plan_order(spec, spill), stats, teacher
 
 
-def _in_plan_order(spec, ids: pl.DataFrame, parts: list[pl.DataFrame]) -> Table:
-    """The slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample.
+def _in_plan_order(spec, spill: Spill) -> TableParts:
+    """The spilled slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample.
 
-    The slices stay chunks of one frame and the order is handed to the IO manager, which writes the
-    rows in it a slice at a time: the table is never held twice.
+    A slice holds its seeds' rows by strategy, in seed order, so the table is each strategy's rows of
+    every slice in slice order; the IO manager reads and writes them a piece at a time.
     """
-    if len(parts) == 1:
-        return parts[0]
-    rank = {cfg.name: i for i, cfg in enumerate(spec.strategies)}
-    position = ids.with_row_index("_seed_pos").with_columns(pl.col("_seed_pos").cast(pl.Int64))
-    df = pl.concat(parts, rechunk=False)
-    keys = (df.select(pl.col("strategy").replace_strict(rank, default=len(rank), return_dtype=pl.Int64).alias("_rank"), "seed_id")
-            .join(position, on="seed_id", how="left", maintain_order="left"))
-    return TableInOrder(df, keys.select(pl.arg_sort_by("_rank", "_seed_pos", maintain_order=True)).to_series())
+    names = list(dict.fromkeys(cfg.name for cfg in spec.strategies))
+    counts = [dict(pl.scan_parquet(path).group_by("strategy").len().collect().iter_rows()) for path in spill.parts]
+    strays = {name for count in counts for name in count} - set(names)
+    if strays:
+        raise ValueError(f"expansions rows of strategies the spec does not name: {sorted(strays)}")
+    return spill.table([(pl.scan_parquet(path).filter(pl.col("strategy") == name), count.get(name, 0))
+                        for name in names for path, count in zip(spill.parts, counts)])
 
 
 def _round_expansions(b: Build, r: int, context: AssetExecutionContext, student_errors: pl.DataFrame,
@@ -138,7 +139,7 @@ def _output(context: AssetExecutionContext, table: Table, stats: RunStats, teach
     context.log.info(
         f"{stats.unique} unique calls: {stats.cache_hits} from cache, {stats.calls} generated, {stats.errors} errors in {stats.seconds:.1f}s"
     )
-    df = rows_of(table)
+    df = columns_of(table, "strategy", "error", "cost_usd", "tokens_out")
     per_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("error").is_not_null().sum().alias("errors"))
     return table_output(
         table,

@@ -11,7 +11,7 @@ from dagster import AssetIn, AssetKey, ConfigurableIOManager, InputContext, Meta
 
 from synth_assets.storage.catalog import refresh_catalog
 from synth_assets.storage.location import Location, warehouse_location
-from synth_assets.storage.parquet import TableInOrder, read_table, scan_table, table_path, write_parquet_atomic
+from synth_assets.storage.parquet import Table, TableInOrder, TableParts, read_table, scan_table, table_path, write_parquet_atomic
 from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_facts
 
 LAZY = "lazy"
@@ -35,8 +35,8 @@ class WarehouseIOManager(ConfigurableIOManager):
         partition = context.asset_partition_key if context.has_asset_partitions else None
         return table_path(self._root, list(context.asset_key.path), partition)
 
-    def handle_output(self, context: OutputContext, obj: pl.DataFrame | TableInOrder) -> None:
-        if not isinstance(obj, (pl.DataFrame, TableInOrder)):
+    def handle_output(self, context: OutputContext, obj: Table) -> None:
+        if not isinstance(obj, (pl.DataFrame, TableInOrder, TableParts)):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         path = write_parquet_atomic(obj, self._path(context))
         # size and mtime let staleness tell an untouched file from one changed outside synth without reading it

@@ -8,8 +8,7 @@ from typing import Any
 import polars as pl
 from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
-from synth_assets.hashing import frame_hash
-from synth_assets.storage.parquet import Table, TableInOrder, rows_of
+from synth_assets.storage.parquet import Table, table_hash
 
 PREVIEW_ROWS = 5
 PREVIEW_CHARS = 80
@@ -37,14 +36,13 @@ def _json_text(column: str) -> pl.Expr:
 def table_output(df: Table, output_name: str = "result", **metadata: Any) -> Output:
     """Output whose DataVersion is the table's content hash, so unchanged content is not 'changed'.
 
-    A TableInOrder hashes as its rows in that order would: the hash does not depend on row order.
+    A TableInOrder or TableParts hashes as the one frame of its rows would: the hash does not depend on row order.
     """
-    ordered = isinstance(df, TableInOrder)
     md: dict[str, Any] = {
         "dagster/row_count": MetadataValue.int(df.height),
-        "preview": MetadataValue.md(preview_markdown(df.head(PREVIEW_ROWS) if ordered else df)),
+        "preview": MetadataValue.md(preview_markdown(df if isinstance(df, pl.DataFrame) else df.head(PREVIEW_ROWS))),
     }
     md.update(metadata)
     with warnings.catch_warnings():  # data_version is what the caching contract rests on; it is stable in use
         warnings.simplefilter("ignore", BetaWarning)
-        return Output(df, output_name=output_name, data_version=DataVersion(frame_hash(rows_of(df))), metadata=md)
+        return Output(df, output_name=output_name, data_version=DataVersion(table_hash(df)), metadata=md)

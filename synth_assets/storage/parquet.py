@@ -6,18 +6,23 @@ key holds the old table or the new one. A temp key plus a copy would only upload
 
 A table can also be handed over as rows in an order (TableInOrder): the rows are gathered into
 that order a slice at a time as they are written, so sorting a million-row table never holds a
-sorted copy of it beside the original.
+sorted copy of it beside the original. Or as parts spilled to local Parquet files while it was
+built (TableParts): the parts are written out one at a time, so the table is never in memory whole.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
 
+from synth_assets.hashing import frame_hash, slices_hash
 from synth_assets.storage.location import Location, is_remote, put_object, source
 from synth_assets.storage.temp_files import temp_file
 
@@ -45,12 +50,75 @@ class TableInOrder:
             yield self.df[self.order.slice(lo, rows)]
 
 
-Table = pl.DataFrame | TableInOrder
+@dataclass(frozen=True)
+class TableParts:
+    """A table as `pieces`, lazy reads of Parquet parts in a local temp folder, stacked in order (see Spill)."""
+
+    pieces: tuple[pl.LazyFrame, ...]
+    schema: pl.Schema
+    height: int
+    # the folder goes when the last reference to the table does (after the IO manager has written it)
+    folder: tempfile.TemporaryDirectory = field(repr=False)
+
+    def head(self, rows: int) -> pl.DataFrame:
+        return self.scan().head(rows).collect()
+
+    def slices(self) -> Iterator[pl.DataFrame]:
+        """The table a piece at a time, in order."""
+        for piece in self.pieces:
+            yield piece.collect()
+
+    def scan(self) -> pl.LazyFrame:
+        """Every row, lazily: a reader collects the columns it needs."""
+        return pl.concat(self.pieces) if self.pieces else pl.LazyFrame(schema=self.schema)
 
 
-def rows_of(table: Table) -> pl.DataFrame:
-    """The table's rows in any order: a TableInOrder's frame as it is, for sums, counts and hashes."""
-    return table.df if isinstance(table, TableInOrder) else table
+class Spill:
+    """Finished slices of a table being built, each written to a Parquet part at once and dropped from memory.
+
+    The parts go to a temp folder under $TMPDIR (local disk, whatever the warehouse is), which must hold the
+    table zstd-compressed; `table` hands them over as a TableParts, rows taken from the parts in any order.
+    """
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="synth-spill-")
+        self.parts: list[Path] = []
+        self.schema: pl.Schema | None = None
+
+    def add(self, df: pl.DataFrame) -> Path:
+        """Write one finished slice as the next part; its path."""
+        if self.schema is not None and df.schema != self.schema:
+            raise TypeError(f"spilled parts disagree: {dict(df.schema)} after {dict(self.schema)}")
+        self.schema = df.schema
+        path = Path(self._folder.name) / f"part-{len(self.parts):05d}.parquet"
+        df.write_parquet(path, compression="zstd", statistics=True)
+        self.parts.append(path)
+        return path
+
+    def table(self, pieces: list[tuple[pl.LazyFrame, int]]) -> TableParts:
+        """The table as `pieces` (a lazy read of parts, and its row count) in order."""
+        if self.schema is None:
+            raise ValueError("nothing was spilled")
+        return TableParts(tuple(p for p, rows in pieces if rows), self.schema, sum(rows for _, rows in pieces), self._folder)
+
+
+Table = pl.DataFrame | TableInOrder | TableParts
+
+
+def columns_of(table: Table, *columns: str) -> pl.DataFrame:
+    """`columns` of every row of the table in any order, for sums and counts."""
+    if isinstance(table, TableParts):
+        return table.scan().select(columns).collect()
+    return (table.df if isinstance(table, TableInOrder) else table).select(columns)
+
+
+def table_hash(table: Table) -> str:
+    """The table's content hash (hashing.frame_hash), the same whichever way it is held."""
+    if isinstance(table, pl.DataFrame):
+        return frame_hash(table)
+    if isinstance(table, TableInOrder):  # the hash does not depend on row order
+        return frame_hash(table.df)
+    return slices_hash(table.schema, table.height, table.slices())
 
 
 def in_order(df: pl.DataFrame, *by: str) -> TableInOrder:
@@ -78,7 +146,8 @@ def _write(table: Table, fh: BinaryIO) -> None:
             writer = pq.ParquetWriter(fh, arrow.schema, compression="zstd", write_statistics=True)
         writer.write_table(arrow)
     if writer is None:  # no rows: the schema alone
-        table.df.write_parquet(fh, compression="zstd", statistics=True)
+        pl.DataFrame(schema=table.schema if isinstance(table, TableParts) else table.df.schema).write_parquet(
+            fh, compression="zstd", statistics=True)
     else:
         writer.close()
 
