@@ -40,8 +40,9 @@ def length_chart(df: pl.DataFrame) -> str:
 def _inputs(b: Build, r: int) -> dict[str, AssetIn]:
     """The round's expansions, the seeds and the eval set; the previous student, round 0's labels and the judge as needed."""
     f = b.spec.filters
-    # the seeds and round 0's expansions are read a few columns at a time (lazy), the round's expansions whole
-    ins = {"expansions": AssetIn(key=b.key("expansions", r)), "seeds": lazy_input(b.key("seeds")),
+    # the seeds and the expansions are read a few columns at a time (lazy): the expansions' call record only as
+    # `filtered` is written, a slice at a time
+    ins = {"expansions": lazy_input(b.key("expansions", r)), "seeds": lazy_input(b.key("seeds")),
            "eval_set": AssetIn(key=b.key("eval_set"))}
     if r > 0:
         # round 0's teacher labels of the labelled seeds measure the teacher for this round's labels
@@ -100,13 +101,12 @@ def build_filtered(b: Build, r: int = 0):
     @asset(key=b.key("filtered", r), ins=_inputs(b, r), group_name=b.group, kinds=TABLE_KINDS,
            code_version=_code_version(b, r), description=_description(b, r))
     @leased(b.root)
-    def filtered(context: AssetExecutionContext, expansions: pl.DataFrame, seeds: pl.LazyFrame, eval_set: pl.DataFrame,
+    def filtered(context: AssetExecutionContext, expansions: pl.LazyFrame, seeds: pl.LazyFrame, eval_set: pl.DataFrame,
                  **extra: pl.DataFrame | pl.LazyFrame):
         student = current_student(b, r, context, seeds, extra.get("student_checkpoint"))
         table, report = filter_table(expansions, seeds, b.spec, eval_set, embedder=embedder_for(b.spec),
                                      judgements=extra.get("judgements"), reference_labels=extra.get("reference"), student=student)
-        del expansions  # the table shares its columns; nothing else may keep the frame
-        df = table.df
+        df = table.held
         by_strategy = df.group_by("strategy").agg(pl.len().alias("rows"), pl.col("accepted").sum().alias("accepted")).sort("strategy")
         return table_output(
             table,

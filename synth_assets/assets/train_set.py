@@ -13,6 +13,7 @@ from dagster import AssetIn, MetadataValue, asset
 
 from synth_assets.assets.common import TABLE_KINDS, Build
 from synth_assets.filters.confidence import teacher_probs
+from synth_assets.filters.dedup import ROW_ORDER
 from synth_assets.filters.teacher_labels import Calibration, teacher_calibration
 from synth_assets.hashing import stable_hash
 from synth_assets.sources.validate import normalise
@@ -98,8 +99,9 @@ def _distill_version(spec: PipelineSpec) -> str:
 
 
 def accepted_rows(filtered: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """The accepted expansions as train_set rows (origin `expansion`, their round kept)."""
-    return filtered.lazy().filter(pl.col("accepted")).select(
+    """The accepted expansions as train_set rows (origin `expansion`, their round kept), in ROW_ORDER: `filtered` keeps
+    the expansions' order, while a train set's order is the one its dedups keep first copies in."""
+    return filtered.lazy().filter(pl.col("accepted")).sort(*ROW_ORDER, maintain_order=True).select(
         "row_id", "input", "target", pl.lit("expansion").alias("origin"), "strategy", "seed_id", "round", "rationale"
     ).cast(TRAIN_SCHEMA).collect()
 

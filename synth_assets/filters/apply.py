@@ -37,7 +37,7 @@ from synth_assets.filters.student_aware import STUDENT_AWARE, StudentPredict
 from synth_assets.filters.teacher_labels import measured_labels
 from synth_assets.filters.validity import VALIDITY
 from synth_assets.spec import PipelineSpec
-from synth_assets.storage.parquet import TableInOrder, in_order
+from synth_assets.storage.parquet import TableBeside
 
 FILTERS: tuple[FilterStep, ...] = (
     VALIDITY, FORMAT, SEED_LABELLED, LABEL_CHECK, CONFIDENCE, CONSISTENCY, JUDGE, STUDENT_AWARE,
@@ -47,6 +47,11 @@ FILTERS: tuple[FilterStep, ...] = (
 # and readers hold tables of that shape); a filter not named here adds its columns after these
 _COLUMN_ORDER = ("consistency", "judge", "confidence", "student_aware", "decontamination", "exact_dedup", "near_dedup",
                  "embedding_dedup")
+# expansions columns that record the call rather than what it produced: no filter reads them, so `filtered` leaves them
+# in the stored expansions and reads them back a slice at a time as it is written (TableBeside), never all at once
+# (the format filter's `column` is read when it names one)
+CALL_RECORD = ("raw_output", "token_logprobs", "teacher_model", "cache_key", "prompt_hash", "params_hash", "cache_hit",
+               "tokens_in", "tokens_out", "latency_ms", "cost_usd", "attempts")
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,21 @@ def _check_columns(step: FilterStep, before: pl.DataFrame, after: pl.DataFrame) 
         raise TypeError(f"filter {step.name!r} added {added}, but declares {declared} (scratch {list(step.scratch)})")
 
 
-def _ordered(df: pl.DataFrame) -> pl.DataFrame:
+def _ordered(expansions: list[str], held: list[str]) -> tuple[str, ...]:
     """`filtered`'s columns in its contract order: the expansions' (and teacher labels'), verdicts, then the decision."""
     by_name = {step.name: step for step in FILTERS}
     steps = [by_name[n] for n in _COLUMN_ORDER] + [s for s in FILTERS if s.name not in _COLUMN_ORDER]
-    verdicts = [c for s in steps for c in s.columns if c in df.columns]
+    verdicts = [c for s in steps for c in s.columns if c in held]
     decision = ["reject_reason", "accepted", "filter_config_hash"]
-    return df.select(*[c for c in df.columns if c not in verdicts and c not in decision], *verdicts, *decision)
+    first = list(dict.fromkeys([*expansions, *held]))
+    return (*[c for c in first if c not in verdicts and c not in decision], *verdicts, *decision)
+
+
+def _read_columns(spec: PipelineSpec, columns: list[str]) -> list[str]:
+    """The expansions columns the filters read: all but the call record (and of that, the format filter's column)."""
+    f = spec.filters
+    read = set(CALL_RECORD) - ({f.format.column} if f.format.enabled else set())
+    return [c for c in columns if c not in read]
 
 
 def run_filters(df: pl.DataFrame, inputs: FilterInputs) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -97,14 +110,15 @@ def run_filters(df: pl.DataFrame, inputs: FilterInputs) -> tuple[pl.DataFrame, t
     return df.drop([c for step in FILTERS for c in step.scratch if c in df.columns]), tuple(ran)
 
 
-def filter_table(expansions: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
+def filter_table(expansions: pl.DataFrame | pl.LazyFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
                  eval_set: pl.DataFrame | None = None, embedder: TextEmbedder | None = None,
                  judgements: pl.DataFrame | None = None, reference_labels: pl.DataFrame | pl.LazyFrame | None = None,
-                 student: StudentPredict | None = None) -> tuple[TableInOrder, FilterReport]:
-    """`filtered` as the expansions' rows (with verdict columns, `accepted`, `reject_reason`) in ROW_ORDER; plus a report.
+                 student: StudentPredict | None = None) -> tuple[TableBeside, FilterReport]:
+    """`filtered` as the expansions' rows in their order, with verdict columns, `accepted` and `reject_reason`; plus a report.
 
-    The rows are handed over in order rather than sorted, so the IO manager writes them sorted a
-    slice at a time and a million-row table is never held twice. `seeds` may be lazy: only the
+    Only the columns the filters read are held (CALL_RECORD stays in `expansions`, best a lazy scan
+    of the stored table), and the IO manager writes the rows a slice at a time, the call record read
+    back beside them: a million-row table is never in memory whole. `seeds` may be lazy: only the
     labelled seeds and a few columns of the rest are read.
     `embedder`: embedder_for(spec), needed when the spec turns on an embedding filter. `judgements`
     (the judge's scores by row_id) is given only when the spec turns the judge on.
@@ -118,21 +132,22 @@ def filter_table(expansions: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, s
         raise MissingEmbedderError(f"{field} compares sentence embeddings, but no embedder was given: "
                                    "pass embedder=embedder_for(spec) (synth_assets.filters.embeddings)")
     config_hash = spec.section_hash("filters")
-    seeds = seeds.lazy()
+    seeds, stored = seeds.lazy(), expansions.lazy()
+    columns = stored.collect_schema().names()
     labelled = seeds.filter(pl.col("target").is_not_null()).collect()
-    df, confidence = measured_labels(expansions, labelled, spec, reference_labels)
+    df, confidence = measured_labels(stored.select(_read_columns(spec, columns)).collect(), labelled, spec, reference_labels)
     inputs = FilterInputs(spec, seeds, labelled, confidence.threshold, eval_set, embedder, judgements, student)
     df, ran = run_filters(df, inputs)
-    df = _ordered(df.with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash")))
+    df = df.with_columns(pl.col("reject_reason").is_null().alias("accepted"), pl.lit(config_hash).alias("filter_config_hash"))
     counts = df.group_by("reject_reason").len().sort("reject_reason", nulls_last=False)
     summary = {("accepted" if r is None else r): n for r, n in counts.iter_rows()}
-    return in_order(df, *ROW_ORDER), FilterReport(summary, asdict(confidence), config_hash, ran)
+    return TableBeside(stored, df, _ordered(columns, df.columns)), FilterReport(summary, asdict(confidence), config_hash, ran)
 
 
 def apply_filters(expansions: pl.DataFrame, seeds: pl.DataFrame | pl.LazyFrame, spec: PipelineSpec,
                   eval_set: pl.DataFrame | None = None, embedder: TextEmbedder | None = None,
                   judgements: pl.DataFrame | None = None, reference_labels: pl.DataFrame | pl.LazyFrame | None = None,
                   student: StudentPredict | None = None) -> tuple[pl.DataFrame, FilterReport]:
-    """`filtered` as one sorted frame (filter_table's rows in their order), for small tables and their callers."""
+    """`filtered` as one frame sorted in ROW_ORDER (the order dedups keep first copies in), for small tables and their callers."""
     table, report = filter_table(expansions, seeds, spec, eval_set, embedder, judgements, reference_labels, student)
-    return table.df[table.order], report
+    return pl.concat(table.slices(), rechunk=False).sort(*ROW_ORDER, maintain_order=True) if table.height else table.head(0), report

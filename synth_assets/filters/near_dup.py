@@ -1,4 +1,4 @@
-"""Near-duplicate texts by MinHash-LSH, computed as numpy array operations over all rows at once.
+"""Near-duplicate texts by MinHash-LSH, computed as numpy array operations over blocks of rows.
 
 MinHash (Broder, "On the resemblance and containment of documents", 1997) estimates the Jaccard
 similarity of two shingle sets by the share of equal minima under random hash permutations;
@@ -15,7 +15,7 @@ with a, b drawn from a fixed seed: the same input gives the same answer in every
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -112,20 +112,28 @@ def signatures(texts: Sequence[str | None] | pl.Series, num_perm: int = 128, ngr
     return sig
 
 
-def similar_pairs(sig: np.ndarray, threshold: float, bands: int, rows: int, n_ref: int = 0,
-                  max_bucket: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(left, right, estimated Jaccard) of verified pairs, left < right, not both below n_ref.
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(len(sig), bands) uint64: one hash of each band of `rows` minima; two rows share a bucket when a key is equal."""
+    keys = np.empty((sig.shape[0], bands), dtype=np.uint64)
+    for k in range(bands):
+        band = sig[:, k * rows:(k + 1) * rows].astype(np.uint64)
+        keys[:, k] = fmix64((band * _BAND_MULT[:rows]).sum(axis=1, dtype=np.uint64))
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray, present: np.ndarray, n_ref: int = 0, max_bucket: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right), left < right, of rows sharing a bucket in some band (rows with `present` shingles only),
+    not both below n_ref.
 
     In a bucket larger than `max_bucket` a row is paired only with the first `max_bucket` rows of
     the bucket: a huge cluster of near-copies is still found (each copy matches the earliest ones)
     without materialising its quadratic number of pairs.
     """
-    n = sig.shape[0]
-    idx = np.flatnonzero((sig != EMPTY).any(axis=1))
+    n = keys.shape[0]
+    idx = np.flatnonzero(present)
     codes = []
-    for k in range(bands):
-        band = sig[idx, k * rows:(k + 1) * rows].astype(np.uint64)
-        key = fmix64((band * _BAND_MULT[:rows]).sum(axis=1, dtype=np.uint64))
+    for k in range(keys.shape[1]):
+        key = keys[idx, k]
         order = np.argsort(key, kind="stable")  # stable: members of a bucket stay in row order
         members, ks = idx[order], key[order]
         new = np.ones(ks.size, dtype=bool)
@@ -138,12 +146,30 @@ def similar_pairs(sig: np.ndarray, threshold: float, bands: int, rows: int, n_re
         keep = right >= n_ref
         codes.append(left[keep].astype(np.int64) * n + right[keep])
     code = np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
-    left, right = code // n, code % n
-    est = np.empty(code.size, dtype=np.float64)
-    for s in range(0, code.size, 65536):  # bounded memory: 64k pairs x num_perm booleans at a time
-        est[s:s + 65536] = (sig[left[s:s + 65536]] == sig[right[s:s + 65536]]).mean(axis=1)
+    return code // n, code % n
+
+
+def _estimates(left_sig: Callable[[slice], np.ndarray], right_sig: Callable[[slice], np.ndarray], pairs: int) -> np.ndarray:
+    """The share of equal minima of each pair, 64k pairs at a time (bounded memory: 64k x num_perm booleans)."""
+    est = np.empty(pairs, dtype=np.float64)
+    for s in range(0, pairs, 65536):
+        part = slice(s, s + 65536)
+        est[part] = (left_sig(part) == right_sig(part)).mean(axis=1)
+    return est
+
+
+def similar_pairs(sig: np.ndarray, threshold: float, bands: int, rows: int, n_ref: int = 0,
+                  max_bucket: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, right, estimated Jaccard) of verified pairs, left < right, not both below n_ref (see candidate_pairs)."""
+    left, right = candidate_pairs(band_keys(sig, bands, rows), (sig != EMPTY).any(axis=1), n_ref, max_bucket)
+    est = _estimates(lambda part: sig[left[part]], lambda part: sig[right[part]], left.size)
     ok = est >= threshold
     return left[ok], right[ok], est[ok]
+
+
+# rows whose signatures are computed at a time; only their band keys are kept (bands x 8 bytes a row, 112 at the
+# default shape, where a signature is num_perm x 4 = 512), and the signatures of rows in candidate pairs are computed again
+SIGNATURE_ROWS = 100_000
 
 
 def near_duplicate_pairs(texts: Sequence[str | None] | pl.Series, threshold: float = 0.8, num_perm: int = 128,
@@ -151,11 +177,27 @@ def near_duplicate_pairs(texts: Sequence[str | None] | pl.Series, threshold: flo
                          weights: tuple[float, float] = RECALL_WEIGHTS,
                          positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair of texts (of texts[positions], given those) whose estimated shingle Jaccard is >= threshold:
-    (left, right, estimate)."""
+    (left, right, estimate). The same pairs as similar_pairs over all signatures, in bounded memory: the
+    signatures of SIGNATURE_ROWS rows at a time give band keys, and only candidates' signatures are computed twice."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     bands, rows = lsh_bands(threshold, num_perm, *weights)
-    return similar_pairs(signatures(texts, num_perm, ngram, unit, seed, positions), threshold, bands, rows, n_ref)
+    series = pl.Series("t", texts, dtype=pl.String)
+    at = np.arange(len(series), dtype=np.int64) if positions is None else np.asarray(positions, dtype=np.int64)
+    keys = np.empty((at.size, bands), dtype=np.uint64)
+    present = np.zeros(at.size, dtype=bool)
+    for lo in range(0, at.size, SIGNATURE_ROWS):
+        sig = signatures(series, num_perm, ngram, unit, seed, positions=at[lo:lo + SIGNATURE_ROWS])
+        keys[lo:lo + len(sig)] = band_keys(sig, bands, rows)
+        present[lo:lo + len(sig)] = (sig != EMPTY).any(axis=1)
+    left, right = candidate_pairs(keys, present, n_ref)
+    del keys
+    involved = np.unique(np.concatenate([left, right]))
+    sig = signatures(series, num_perm, ngram, unit, seed, positions=at[involved])
+    li, ri = np.searchsorted(involved, left), np.searchsorted(involved, right)
+    est = _estimates(lambda part: sig[li[part]], lambda part: sig[ri[part]], left.size)
+    ok = est >= threshold
+    return left[ok], right[ok], est[ok]
 
 
 def near_duplicates(texts: Sequence[str | None] | pl.Series, reference_texts: Sequence[str | None] | pl.Series = (),

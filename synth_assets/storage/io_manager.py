@@ -11,7 +11,8 @@ from dagster import AssetIn, AssetKey, ConfigurableIOManager, InputContext, Meta
 
 from synth_assets.storage.catalog import refresh_catalog
 from synth_assets.storage.location import Location, warehouse_location
-from synth_assets.storage.parquet import Table, TableInOrder, TableParts, read_table, scan_table, table_path, write_parquet_atomic
+from synth_assets.storage.parquet import (Table, TableBeside, TableParts, read_table, scan_table, table_path,
+                                          write_parquet_atomic)
 from synth_assets.storage.table_files import FILE_FACTS, TABLE_PATH, file_facts
 
 LAZY = "lazy"
@@ -36,7 +37,7 @@ class WarehouseIOManager(ConfigurableIOManager):
         return table_path(self._root, list(context.asset_key.path), partition)
 
     def handle_output(self, context: OutputContext, obj: Table) -> None:
-        if not isinstance(obj, (pl.DataFrame, TableInOrder, TableParts)):
+        if not isinstance(obj, (pl.DataFrame, TableParts, TableBeside)):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a polars DataFrame, got {type(obj).__name__}")
         path = write_parquet_atomic(obj, self._path(context))
         # size and mtime let staleness tell an untouched file from one changed outside synth without reading it

@@ -36,7 +36,7 @@ def _json_text(column: str) -> pl.Expr:
 def table_output(df: Table, output_name: str = "result", **metadata: Any) -> Output:
     """Output whose DataVersion is the table's content hash, so unchanged content is not 'changed'.
 
-    A TableInOrder or TableParts hashes as the one frame of its rows would: the hash does not depend on row order.
+    A TableParts or TableBeside hashes as the one frame of its rows would: the hash does not depend on row order.
     """
     md: dict[str, Any] = {
         "dagster/row_count": MetadataValue.int(df.height),

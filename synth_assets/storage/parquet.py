@@ -4,10 +4,9 @@ On a local folder: a temp file, fsync, rename. On an object store: the file is b
 uploaded in one request, and an object becomes visible only once its upload completes, so the
 key holds the old table or the new one. A temp key plus a copy would only upload it twice.
 
-A table can also be handed over as rows in an order (TableInOrder): the rows are gathered into
-that order a slice at a time as they are written, so sorting a million-row table never holds a
-sorted copy of it beside the original. Or as parts spilled to local Parquet files while it was
-built (TableParts): the parts are written out one at a time, so the table is never in memory whole.
+A table need not be in memory whole to be written: it can be handed over as parts spilled to local
+Parquet files while it was built (TableParts), or as a stored table's rows with columns derived
+from them held beside (TableBeside). Either is written a slice at a time, each slice one row group.
 """
 
 from __future__ import annotations
@@ -26,28 +25,8 @@ from synth_assets.hashing import frame_hash, slices_hash
 from synth_assets.storage.location import Location, is_remote, put_object, source
 from synth_assets.storage.temp_files import temp_file
 
-# rows gathered and written at a time for a TableInOrder (one Parquet row group each)
+# rows of a TableBeside read back and written at a time (one Parquet row group each)
 WRITE_SLICE_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class TableInOrder:
-    """A table as `df`'s rows taken in `order` (row positions): what is written, previewed and hashed."""
-
-    df: pl.DataFrame
-    order: pl.Series  # a permutation of range(df.height)
-
-    @property
-    def height(self) -> int:
-        return self.df.height
-
-    def head(self, rows: int) -> pl.DataFrame:
-        return self.df[self.order.head(rows)]
-
-    def slices(self, rows: int = WRITE_SLICE_ROWS):
-        """The table a slice of rows at a time, in order."""
-        for lo in range(0, self.df.height, rows):
-            yield self.df[self.order.slice(lo, rows)]
 
 
 @dataclass(frozen=True)
@@ -102,28 +81,65 @@ class Spill:
         return TableParts(tuple(p for p, rows in pieces if rows), self.schema, sum(rows for _, rows in pieces), self._folder)
 
 
-Table = pl.DataFrame | TableInOrder | TableParts
+@dataclass(frozen=True)
+class TableBeside:
+    """A table as the rows of a stored one (`stored`, read lazily) with columns held in memory beside them.
+
+    `held` has the stored table's rows in their order (`key` names each row in both); the table is
+    `columns` of the two side by side, a held column replacing a stored one of its name. A stage
+    that derives a few columns from a wide table holds only what it reads and adds, and the stored
+    columns it leaves alone are read back a slice at a time as the table is written.
+    """
+
+    stored: pl.LazyFrame
+    held: pl.DataFrame
+    columns: tuple[str, ...]
+    key: str = "row_id"
+
+    @property
+    def height(self) -> int:
+        return self.held.height
+
+    @property
+    def schema(self) -> pl.Schema:
+        stored = self.stored.collect_schema()
+        return pl.Schema({c: self.held.schema[c] if c in self.held.columns else stored[c] for c in self.columns})
+
+    def head(self, rows: int) -> pl.DataFrame:
+        return next(self.slices(rows), pl.DataFrame(schema=self.schema)).head(rows)
+
+    def slices(self, rows: int | None = None) -> Iterator[pl.DataFrame]:
+        """The table a slice of rows at a time; fails if the stored table is no longer the one `held` was read from."""
+        rows = rows or WRITE_SLICE_ROWS
+        read = [c for c in self.columns if c not in self.held.columns]
+        for lo in range(0, self.height, rows):
+            held = self.held.slice(lo, rows)
+            part = self.stored.select(self.key, *read).slice(lo, rows).collect()
+            if not part[self.key].equals(held[self.key]):
+                raise RuntimeError(f"the stored table changed while a table beside it was written (rows {lo}..{lo + rows} "
+                                   f"differ in {self.key}): materialise it again")
+            yield pl.concat([part.drop(self.key), held], how="horizontal").select(self.columns)
+
+
+Table = pl.DataFrame | TableParts | TableBeside
 
 
 def columns_of(table: Table, *columns: str) -> pl.DataFrame:
     """`columns` of every row of the table in any order, for sums and counts."""
     if isinstance(table, TableParts):
         return table.scan().select(columns).collect()
-    return (table.df if isinstance(table, TableInOrder) else table).select(columns)
+    if isinstance(table, TableBeside):
+        if set(columns) <= set(table.held.columns):
+            return table.held.select(columns)
+        return pl.concat([part.select(columns) for part in table.slices()]) if table.height else table.head(0).select(columns)
+    return table.select(columns)
 
 
 def table_hash(table: Table) -> str:
     """The table's content hash (hashing.frame_hash), the same whichever way it is held."""
     if isinstance(table, pl.DataFrame):
         return frame_hash(table)
-    if isinstance(table, TableInOrder):  # the hash does not depend on row order
-        return frame_hash(table.df)
     return slices_hash(table.schema, table.height, table.slices())
-
-
-def in_order(df: pl.DataFrame, *by: str) -> TableInOrder:
-    """`df` sorted by the columns `by` (stable), without materialising the sorted copy."""
-    return TableInOrder(df, df.select(pl.arg_sort_by(*by, maintain_order=True)).to_series())
 
 
 def table_path(root: Location, key: list[str], partition: str | None = None) -> Location:
@@ -146,8 +162,7 @@ def _write(table: Table, fh: BinaryIO) -> None:
             writer = pq.ParquetWriter(fh, arrow.schema, compression="zstd", write_statistics=True)
         writer.write_table(arrow)
     if writer is None:  # no rows: the schema alone
-        pl.DataFrame(schema=table.schema if isinstance(table, TableParts) else table.df.schema).write_parquet(
-            fh, compression="zstd", statistics=True)
+        pl.DataFrame(schema=table.schema).write_parquet(fh, compression="zstd", statistics=True)
     else:
         writer.close()
 

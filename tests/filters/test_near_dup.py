@@ -117,3 +117,19 @@ def test_short_texts_are_one_shingle_and_tokens_ignore_case_and_punctuation() ->
 def test_band_shape_matches_datasketch(threshold: float, num_perm: int) -> None:
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     assert lsh_bands(threshold, num_perm) == (lsh.b, lsh.r)
+
+
+def test_pairs_found_a_block_of_signatures_at_a_time_are_the_pairs_of_all_signatures(monkeypatch) -> None:
+    # only band keys are kept per block and the candidates' signatures computed again: the answer may not move
+    from synth_assets.filters import near_dup
+
+    words = BASE.split() + REVIEW.split()
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(words, size=40)) for _ in range(30)]
+    texts += [_swap(t, 7, "changed") for t in texts[:12]] + [None, ""] + texts[:3]
+    bands, rows = lsh_bands(0.5, 64, *near_dup.RECALL_WEIGHTS)
+    expected = near_dup.similar_pairs(signatures(texts, num_perm=64, ngram=2), 0.5, bands, rows, n_ref=2)
+    monkeypatch.setattr(near_dup, "SIGNATURE_ROWS", 7)
+    blocked = near_duplicate_pairs(texts, threshold=0.5, num_perm=64, ngram=2, n_ref=2)
+    assert expected[0].size >= 15
+    assert all(np.array_equal(a, b) for a, b in zip(expected, blocked))
