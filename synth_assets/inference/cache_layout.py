@@ -13,11 +13,18 @@ of a run and before a lookup. Caches written before partitions existed hold flat
 place, so the same fold upgrades them. The names a fold writes derive from the names of the flat
 files it folds (rewriting after a crash replaces them, never adds rows), and a flat file is removed
 only once all of its rows are durable in the partitions. Readers read both until then.
+
+The fold and each partition's compaction take a lock, so two processes never do the same job at
+once: a file lock in the cache folder (or, for a cache on an object store without file locks, in
+the warehouse's local state folder); on S3, a lease object in the bucket (object_lease.py), so
+every machine sharing the bucket takes turns, not only the processes of one machine.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,7 +33,8 @@ from pathlib import Path
 import polars as pl
 from filelock import FileLock, Timeout
 
-from synth_assets.storage.location import Location, children, missing_file, parquet_file, parquet_rows, source
+from synth_assets.storage.location import Location, children, is_s3, missing_file, parquet_file, parquet_rows, source
+from synth_assets.storage.object_lease import LeaseTimeout, ObjectLease
 from synth_assets.storage.parquet import write_parquet_atomic
 
 SCHEMA = {
@@ -49,6 +57,7 @@ SCHEMA = {
 SHARD_SCAN = {"schema": SCHEMA, "missing_columns": "insert", "extra_columns": "ignore"}
 COMPACT_LOCK = ".compact.lock"  # one per partition folder
 FOLD_LOCK = ".fold.lock"  # one beside the partitions
+BUCKET_LOCKS = ".locks"  # on S3, the lease objects of the fold and the compactions, under the cache folder
 PREFIX_CHARS = 2
 OTHER = "__"  # a key that does not start with two hex digits (none written by synth) still has a home
 # a partition is merged once it holds this many files: a lookup's cost grows with the files it opens
@@ -88,12 +97,31 @@ def _stamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
 
 
+class _BucketLock:
+    """A fold or compaction lock as a lease object in the cache's S3 bucket, with FileLock's acquire and release."""
+
+    def __init__(self, path: Location):
+        self.path = path
+        self.lease = ObjectLease(path, {"run_id": f"teacher cache {path.name}", "pid": os.getpid(),
+                                        "host": socket.gethostname(), "since": datetime.now(timezone.utc).isoformat()})
+
+    def acquire(self, timeout: float = 0) -> None:
+        try:
+            self.lease.acquire(timeout)
+        except LeaseTimeout:
+            raise Timeout(str(self.path)) from None
+
+    def release(self) -> None:
+        self.lease.release()
+
+
 @dataclass(frozen=True)
 class CacheLayout:
     """The partitioned shard files under one cache folder, and the moves that keep them few.
 
     `locks` is the local folder of the fold and compaction locks: the cache folder itself, or, for a
-    cache on an object store (which holds no file locks), its warehouse's state folder.
+    cache on an object store (which holds no file locks), its warehouse's state folder. On S3 the
+    locks are lease objects in the bucket instead, shared by every machine.
     """
 
     dir: Location
@@ -102,7 +130,9 @@ class CacheLayout:
     def folder(self, part: str) -> Location:
         return self.dir / f"p={part}"
 
-    def _lock(self, *names: str) -> FileLock:
+    def _lock(self, *names: str) -> FileLock | _BucketLock:
+        if is_s3(self.dir):
+            return _BucketLock(self.dir.joinpath(BUCKET_LOCKS, *names))
         path = (self.locks or Path(self.dir)).joinpath(*names)
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(path)
