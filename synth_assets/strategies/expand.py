@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import polars as pl
 
 from synth_assets.hashing import stable_hash
+from synth_assets.inference.base import SamplingParams
 from synth_assets.inference.cache import TeacherCall
 from synth_assets.inference.runner import RunStats
 from synth_assets.inference.session import TeacherSession
@@ -152,7 +154,7 @@ def _row(spec: PipelineSpec, teacher: TeacherSession, seed: Seed, name: str, sam
         "teacher_model": teacher.model_id,
         "cache_key": call.key,
         "prompt_hash": stable_hash([list(m) for m in call.request.messages]),
-        "params_hash": stable_hash(call.request.params.as_dict(), call.request.choices),
+        "params_hash": _params_hash(call.request.params, call.request.choices),
         "round": round_,
         "cache_hit": hit,
         "tokens_in": cost.tokens_in,
@@ -162,6 +164,12 @@ def _row(spec: PipelineSpec, teacher: TeacherSession, seed: Seed, name: str, sam
         "error": result.error if not result.ok else (parsed.error if parsed else None),
         "attempts": len(spent),
     }
+
+
+@functools.lru_cache(maxsize=1024)
+def _params_hash(params: SamplingParams, choices: tuple[str, ...] | None) -> str:
+    """The params_hash column: one strategy's rows share their params, so it is worked out once per value."""
+    return stable_hash(params.as_dict(), choices)
 
 
 def _with_extra(row: dict[str, Any], extra: RowExtra) -> dict[str, Any]:
