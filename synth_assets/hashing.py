@@ -37,7 +37,7 @@ _HASH_SLICE = 50_000
 
 def frame_hash(df: pl.DataFrame) -> str:
     """Content hash of a table, independent of row order, used as its Dagster data version."""
-    return slices_hash(df.schema, df.height, (df.slice(lo, _HASH_SLICE) for lo in range(0, df.height, _HASH_SLICE)))
+    return slices_hash(df.schema, df.height, [df])
 
 
 def slices_hash(schema: pl.Schema, height: int, slices: Iterable[pl.DataFrame]) -> str:
@@ -59,7 +59,7 @@ def slices_hash(schema: pl.Schema, height: int, slices: Iterable[pl.DataFrame]) 
     h = hashlib.sha256(canonical_json(columns).encode())
     if height <= FRAME_HASH_ROWS:
         # CSV text is a deterministic rendering of the values; sorting rows makes the hash order-free.
-        text = pl.concat([rendered(part) for part in slices]).write_csv(include_header=False)
+        text = pl.concat([rendered(part) for part in slices], rechunk=False).write_csv(include_header=False)
         for line in sorted(text.splitlines()):
             h.update(line.encode("utf-8"))
             h.update(b"\n")

@@ -85,22 +85,23 @@ def _seed_expansions(b: Build, context: AssetExecutionContext, seeds: pl.LazyFra
     if height <= EXPAND_ROWS:
         df, stats = expand(spec, seeds.collect(), teacher, pool=pool)
         return df, stats, teacher
-    spill, stats = Spill(), RunStats()
+    spill, counts, stats = Spill(), [], RunStats()
     for lo in range(0, height, EXPAND_ROWS):
         part, part_stats = expand(spec, seeds.slice(lo, EXPAND_ROWS).collect(), teacher, pool=pool)
         spill.add(part)
+        counts.append(dict(part.group_by("strategy").len().iter_rows()))
         stats = stats.add(part_stats)
-    return _in_plan_order(spec, spill), stats, teacher
+    return _in_plan_order(spec, spill, counts), stats, teacher
 
 
-def _in_plan_order(spec, spill: Spill) -> TableParts:
+def _in_plan_order(spec, spill: Spill, counts: list[dict[str, int]]) -> TableParts:
     """The spilled slices' rows in the order one expand() of all seeds gives: by strategy, then seed, then sample.
 
     A slice holds its seeds' rows by strategy, in seed order, so the table is each strategy's rows of
     every slice in slice order; the IO manager reads and writes them a piece at a time.
+    `counts`: the rows of each strategy in each part.
     """
     names = list(dict.fromkeys(cfg.name for cfg in spec.strategies))
-    counts = [dict(pl.scan_parquet(path).group_by("strategy").len().collect().iter_rows()) for path in spill.parts]
     strays = {name for count in counts for name in count} - set(names)
     if strays:
         raise ValueError(f"expansions rows of strategies the spec does not name: {sorted(strays)}")

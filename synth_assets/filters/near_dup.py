@@ -15,7 +15,7 @@ with a, b drawn from a fixed seed: the same input gives the same answer in every
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -149,12 +149,11 @@ def candidate_pairs(keys: np.ndarray, present: np.ndarray, n_ref: int = 0, max_b
     return code // n, code % n
 
 
-def _estimates(left_sig: Callable[[slice], np.ndarray], right_sig: Callable[[slice], np.ndarray], pairs: int) -> np.ndarray:
-    """The share of equal minima of each pair, 64k pairs at a time (bounded memory: 64k x num_perm booleans)."""
-    est = np.empty(pairs, dtype=np.float64)
-    for s in range(0, pairs, 65536):
-        part = slice(s, s + 65536)
-        est[part] = (left_sig(part) == right_sig(part)).mean(axis=1)
+def _estimates(sig: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The share of equal minima of each pair of rows of `sig`, 64k pairs at a time (bounded memory: 64k x num_perm booleans)."""
+    est = np.empty(left.size, dtype=np.float64)
+    for s in range(0, left.size, 65536):
+        est[s:s + 65536] = (sig[left[s:s + 65536]] == sig[right[s:s + 65536]]).mean(axis=1)
     return est
 
 
@@ -162,7 +161,7 @@ def similar_pairs(sig: np.ndarray, threshold: float, bands: int, rows: int, n_re
                   max_bucket: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(left, right, estimated Jaccard) of verified pairs, left < right, not both below n_ref (see candidate_pairs)."""
     left, right = candidate_pairs(band_keys(sig, bands, rows), (sig != EMPTY).any(axis=1), n_ref, max_bucket)
-    est = _estimates(lambda part: sig[left[part]], lambda part: sig[right[part]], left.size)
+    est = _estimates(sig, left, right)
     ok = est >= threshold
     return left[ok], right[ok], est[ok]
 
@@ -194,8 +193,7 @@ def near_duplicate_pairs(texts: Sequence[str | None] | pl.Series, threshold: flo
     del keys
     involved = np.unique(np.concatenate([left, right]))
     sig = signatures(series, num_perm, ngram, unit, seed, positions=at[involved])
-    li, ri = np.searchsorted(involved, left), np.searchsorted(involved, right)
-    est = _estimates(lambda part: sig[li[part]], lambda part: sig[ri[part]], left.size)
+    est = _estimates(sig, np.searchsorted(involved, left), np.searchsorted(involved, right))
     ok = est >= threshold
     return left[ok], right[ok], est[ok]
 

@@ -22,11 +22,9 @@ every machine sharing the bucket takes turns, not only the processes of one mach
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +32,7 @@ import polars as pl
 from filelock import FileLock, Timeout
 
 from synth_assets.storage.location import Location, children, is_s3, missing_file, parquet_file, parquet_rows, source
+from synth_assets.storage.lease import Holder
 from synth_assets.storage.object_lease import LeaseTimeout, ObjectLease
 from synth_assets.storage.parquet import write_parquet_atomic
 
@@ -102,8 +101,7 @@ class _BucketLock:
 
     def __init__(self, path: Location):
         self.path = path
-        self.lease = ObjectLease(path, {"run_id": f"teacher cache {path.name}", "pid": os.getpid(),
-                                        "host": socket.gethostname(), "since": datetime.now(timezone.utc).isoformat()})
+        self.lease = ObjectLease(path, asdict(Holder.here(f"teacher cache {path.name}")))
 
     def acquire(self, timeout: float = 0) -> None:
         try:

@@ -58,6 +58,11 @@ class Holder:
     host: str
     since: str
 
+    @classmethod
+    def here(cls, run_id: str) -> Holder:
+        """This process, holding from now on."""
+        return cls(run_id=run_id, pid=os.getpid(), host=socket.gethostname(), since=_now())
+
     def describe(self) -> str:
         return f"run {self.run_id} (pid {self.pid} on {self.host}, since {self.since})"
 
@@ -169,7 +174,7 @@ def step_lease(root: Location, asset_path: list[str], partition: str | None, run
                what: str | None = None, policy: str | None = None) -> Iterator[None]:
     """Hold the lease of one asset (and partition) for the block; wait or stop while another run holds it."""
     what = (what or "/".join(asset_path)) + (f" [{partition}]" if partition else "")
-    holder = Holder(run_id=run_id, pid=os.getpid(), host=socket.gethostname(), since=_now())
+    holder = Holder.here(run_id)
     lease = _lease(warehouse_location(root), asset_path, partition, holder)
     if not lease.acquire(timeout=0):
         if (policy or if_busy_policy()) == "stop":
